@@ -1,0 +1,45 @@
+# seqlab: `make train` and `make test` set everything up from nothing.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-all lint format bench clean-logs
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# torch first, pinned, so the project's range never resolves to another (multi-GB) build.
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev,sweeps]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install seqlab (torch first)
+
+train: $(STAMP)  ## train the default experiment (model=lstm data=stocks)
+	$(PY) train.py $(ARGS)
+
+test: $(STAMP)  ## run the default test suite (offline, < 5 min on 2 cores)
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(ARGS)
+
+test-all: $(STAMP)  ## the default suite plus slow tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "slow or not slow" $(ARGS)
+
+lint: $(STAMP)  ## ruff lint + format check and the pre-commit hooks
+	$(VENV)/bin/pre-commit run --all-files
+
+format: $(STAMP)  ## apply ruff format and autofixes
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)  ## run the benchmarks, results under benchmarks/results/
+	$(PY) -m benchmarks.run $(ARGS)
+
+clean-logs:  ## delete run outputs under logs/
+	find logs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

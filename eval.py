@@ -1,0 +1,20 @@
+"""Evaluate a checkpoint on its test split: `python eval.py ckpt_path=logs/.../last.ckpt`."""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("SEQLAB_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="eval")
+def main(cfg: DictConfig) -> dict:
+    from seqlab.cli.evaluate import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

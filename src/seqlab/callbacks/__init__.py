@@ -1,0 +1,1 @@
+"""Callbacks observe and log; they never change training."""

@@ -1,0 +1,207 @@
+"""`python train.py`: compose config -> data -> task -> trainer; fit, test, summarise.
+
+Heavy imports (lightning, torch, wandb) happen inside ``run`` so that Hydra's ``--help``
+and tab completion, which run before the task function, stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number
+
+
+def metrics_of(callback_metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {
+        key: _number(value)
+        for key, value in sorted(callback_metrics.items())
+        if key.startswith(prefix) and _number(value) is not None
+    }
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def print_results(test: dict[str, float], title: str) -> None:
+    """Model next to baseline, one row per metric."""
+    import rich
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column("baseline", justify="right")
+    for key, value in test.items():
+        stage, name = key.split("/", 1)
+        if name.startswith("baseline_"):
+            continue
+        base = test.get(f"{stage}/baseline_{name}")
+        table.add_row(key, f"{value:.6g}", "" if base is None else f"{base:.6g}")
+    rich.print(table)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train (and test) one configuration; returns ``cfg.optimized_metric`` for sweepers."""
+    from seqlab.utils.runtime import (
+        apply_extras,
+        check_distributed_multirun,
+        quiet_lightning_logging,
+        set_threads,
+        warn_cpu_precision,
+    )
+
+    apply_extras(cfg)
+    check_distributed_multirun(cfg)
+
+    import lightning as L
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from seqlab.tasks.registry import build_task
+    from seqlab.tracking import announce_wandb, finish_wandb
+    from seqlab.utils.config_tree import print_config_tree
+    from seqlab.utils.instantiators import instantiate_group
+
+    quiet_lightning_logging()
+    set_threads(cfg.get("threads"))
+    warn_cpu_precision(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.extras.get("print_config") and _is_rank_zero():
+        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    log.info("data <%s>", cfg.data._target_)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    spec = datamodule.spec
+    log.info("model <%s> for task %s", cfg.model.backbone._target_, spec.task)
+    task = build_task(cfg.model, spec, data=cfg.data)
+
+    callbacks = instantiate_group(cfg.get("callbacks"), "callback")
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    hparams["model/params_total"] = sum(p.numel() for p in task.parameters())
+    hparams["model/params_trainable"] = sum(p.numel() for p in task.parameters() if p.requires_grad)
+    if HydraConfig.initialized():
+        hparams["overrides"] = list(HydraConfig.get().overrides.task)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(hparams)
+    _save_model_summary(task, trainer, output_dir)
+
+    try:
+        if cfg.get("train", True):
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        train_metrics = metrics_of(trainer.callback_metrics, "train/")
+        val_metrics = metrics_of(trainer.callback_metrics, "val/")
+
+        test_metrics: dict[str, float] = {}
+        best = _best_checkpoint(trainer)
+        if cfg.get("test", True):
+            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+            test_metrics = metrics_of(trainer.callback_metrics, "test/")
+
+        summary = {
+            "task": spec.task,
+            "model": cfg.model.backbone._target_,
+            "data": cfg.data._target_,
+            "run_dir": str(output_dir),
+            "best_checkpoint": best,
+            "last_checkpoint": _last_checkpoint(trainer),
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "params": hparams["model/params_total"],
+            "train": train_metrics,
+            "val": val_metrics,
+            "test": test_metrics,
+            "data_fingerprint": spec.extra.get("data_fingerprint"),
+        }
+        if trainer.is_global_zero:
+            write_json_atomic(output_dir / "summary.json", summary)
+            for logger in trainer.loggers:
+                if type(logger).__name__ == "WandbLogger":
+                    logger.experiment.summary.update(
+                        {f"final/{k}": v for k, v in test_metrics.items()}
+                    )
+                    announce_wandb(logger)
+            if test_metrics:
+                print_results(test_metrics, f"test metrics ({spec.task}) vs baseline")
+            log.info("run folder: %s", output_dir)
+    finally:
+        finish_wandb()
+
+    return _optimized_value(
+        cfg.get("optimized_metric"), trainer, {**train_metrics, **val_metrics, **test_metrics}
+    )
+
+
+def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> float | None:
+    """The sweep objective: the best checkpoint's score when it monitors that metric."""
+    if not metric:
+        return None
+    callback = getattr(trainer, "checkpoint_callback", None)
+    if (
+        callback is not None
+        and callback.monitor == metric
+        and callback.best_model_score is not None
+    ):
+        value = float(callback.best_model_score)
+    elif metric in logged:
+        value = logged[metric]
+    else:
+        raise KeyError(
+            f"optimized_metric={metric!r} was not logged; logged metrics: {sorted(logged)}"
+        )
+    return value if math.isfinite(value) else float("nan")
+
+
+def _is_rank_zero() -> bool:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _best_checkpoint(trainer) -> str:
+    callback = getattr(trainer, "checkpoint_callback", None)
+    path = getattr(callback, "best_model_path", "") if callback is not None else ""
+    return path if path and Path(path).is_file() else ""
+
+
+def _last_checkpoint(trainer) -> str:
+    callback = getattr(trainer, "checkpoint_callback", None)
+    path = getattr(callback, "last_model_path", "") if callback is not None else ""
+    return path if path and Path(path).is_file() else ""
+
+
+def _save_model_summary(task, trainer, output_dir: Path) -> None:
+    """The layer table as text in the run folder and in the W&B run's files."""
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+
+    if not trainer.is_global_zero:
+        return
+    path = output_dir / "model_summary.txt"
+    path.write_text(str(ModelSummary(task, max_depth=3)) + "\n")
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "WandbLogger":
+            logger.experiment.save(str(path), base_path=str(output_dir), policy="now")

@@ -1,0 +1,41 @@
+"""DataSpec: what a datamodule produces, so a task can size its heads.
+
+The data decides the task; the model decides the backbone. A task module reads the
+spec to build its input layer (projection, embedding, patching) and its output head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+TaskName = Literal["forecasting", "language_modeling", "classification", "seq2seq", "text_to_image"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    task: TaskName
+    # Continuous inputs: features per time step (forecasting, image rows read as a sequence).
+    num_features: int = 0
+    # Outputs per example: forecast horizon (forecasting) or number of classes (classification).
+    num_targets: int = 0
+    # Token inputs (language modelling): vocabulary size; 0 when inputs are continuous.
+    vocab_size: int = 0
+    # Sequence length the datamodule emits (window for prices, block size for text).
+    seq_len: int = 0
+    # Images: (channels, height, width); empty for non-image data.
+    image_shape: tuple[int, ...] = ()
+    class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        d = dict(d)
+        for key in ("image_shape", "class_names", "feature_names"):
+            if key in d and d[key] is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)

@@ -1,0 +1,1 @@
+"""LightningModules, one per task. Import the submodules directly (they import Lightning)."""

@@ -1,0 +1,113 @@
+"""Forecasting: a window of features -> the next ``horizon`` values of the target.
+
+Loss is MSE on the normalised target. Metrics are reported in real units (log returns)
+next to the persistence baseline (random walk: tomorrow's return is zero, i.e. tomorrow's
+price is today's), so every run shows honestly whether the model beats it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics.classification import BinaryAccuracy
+
+from seqlab.tasks.base import SeqlabTask
+
+
+def _forecast_metrics() -> MetricCollection:
+    return MetricCollection(
+        {
+            "mse": MeanSquaredError(),
+            "mae": MeanAbsoluteError(),
+            "mse_norm": MeanSquaredError(),
+            "diracc": BinaryAccuracy(),
+            "baseline_mse": MeanSquaredError(),
+            "baseline_mae": MeanAbsoluteError(),
+            "baseline_diracc": BinaryAccuracy(),
+        },
+        compute_groups=False,
+    )
+
+
+class ForecastingTask(SeqlabTask):
+    task_name = "forecasting"
+
+    def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
+        super().__init__(model=model, spec=spec, data=data)
+        width = self.backbone.input_size
+        self.input_proj = nn.Linear(self.spec.num_features, width)  # (B, T, F) -> (B, T, width)
+        self.head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
+        self.target_mean = float(self.spec.extra["target_mean"])
+        self.target_std = float(self.spec.extra["target_std"])
+        self.val_metrics = _forecast_metrics()
+        self.test_metrics = _forecast_metrics()
+        self.test_predictions: dict[str, torch.Tensor] = {}
+        self._test_chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, F) normalised features -> (B, horizon) normalised forecast."""
+        hidden, _ = self.backbone(self.input_proj(x))  # (B, T, H)
+        return self.head(hidden[:, -1])  # (B, horizon)
+
+    def denormalise(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.target_std + self.target_mean
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def _evaluate(
+        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection
+    ):
+        x, y = batch
+        pred = self(x).float()
+        loss = F.mse_loss(pred, y)
+        pred_real, y_real = self.denormalise(pred), self.denormalise(y)
+        zeros = torch.zeros_like(y_real)
+        metrics["mse"].update(pred_real, y_real)
+        metrics["mae"].update(pred_real, y_real)
+        metrics["mse_norm"].update(pred, y)
+        metrics["diracc"].update((pred_real[:, 0] > 0).long(), (y_real[:, 0] > 0).long())
+        metrics["baseline_mse"].update(zeros, y_real)
+        metrics["baseline_mae"].update(zeros, y_real)
+        metrics["baseline_diracc"].update(
+            torch.ones_like(y_real[:, 0]).long(), (y_real[:, 0] > 0).long()
+        )
+        self.log(
+            f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=x.shape[0], sync_dist=True
+        )
+        return pred_real, y_real
+
+    def _log_epoch(self, stage: str, metrics: MetricCollection) -> None:
+        values = metrics.compute()
+        # Skill > 0 means the model beats the random walk on this split.
+        values["skill"] = 1.0 - values["mse"] / values["baseline_mse"]
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=True)
+        metrics.reset()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val", self.val_metrics)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        pred_real, y_real = self._evaluate(batch, "test", self.test_metrics)
+        self._test_chunks.append((pred_real.detach().cpu(), y_real.detach().cpu()))
+
+    def on_test_epoch_start(self) -> None:
+        self._test_chunks = []
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test", self.test_metrics)
+        preds, targets = zip(*self._test_chunks, strict=True)
+        self.test_predictions = {"pred": torch.cat(preds), "target": torch.cat(targets)}
+        self._test_chunks = []

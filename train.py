@@ -1,0 +1,24 @@
+"""Train any seqlab model on any fitting dataset: `python train.py model=lstm data=stocks`.
+
+Kept thin on purpose: Hydra parses `--help` and tab completion before `main` runs, so
+nothing heavy is imported at module level.
+"""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("SEQLAB_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from seqlab.cli.train import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
