@@ -33,7 +33,7 @@ test-all: $(STAMP)  ## the default suite plus slow tests
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "slow or not slow" $(ARGS)
 
 lint: $(STAMP)  ## ruff lint + format check and the pre-commit hooks
-	$(VENV)/bin/pre-commit run --all-files
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pre-commit run --all-files
 
 format: $(STAMP)  ## apply ruff format and autofixes
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

@@ -10,10 +10,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from seqlab.cli.errors import exit_on_user_error
+
 os.environ.setdefault("SEQLAB_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
+@exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
     from seqlab.cli.train import run
 

@@ -64,7 +64,7 @@ def wandb_logger(*, save_dir: str, offline: bool = False, **kwargs):
     mode, reason = ("offline", "logger.wandb.offline=true") if offline else resolve_wandb_mode()
     os.makedirs(save_dir, exist_ok=True)
     if mode != "online":
-        log.info("W&B %s: %s.", mode, reason)
+        log.debug("W&B %s: %s.", mode, reason)
     # Never read stdin: a closed or absent terminal must not block a run.
     os.environ.setdefault("WANDB_CONSOLE", "off")
     kwargs.pop("mode", None)

@@ -1,0 +1,88 @@
+"""The entry points as a user runs them: subprocesses, stdin closed, no W&B account."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.helpers.wandb_reader import read_history
+
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=5",
+    "trainer.limit_val_batches=2",
+    "model.backbone.hidden_size=8",
+    "model.backbone.num_layers=1",
+    "model.backbone.dropout=0",
+    "extras.print_config=false",
+]
+
+
+def run_cli(script: str, *args: str, home: Path, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(home), NETRC=str(home / ".netrc"), OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=home,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_config_groups(tmp_path):
+    result = run_cli("train.py", "--help", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "model: " in result.stdout and "lstm" in result.stdout
+    assert "data: " in result.stdout and "stocks" in result.stdout
+
+
+def test_no_wandb_key_runs_offline_without_prompting(tmp_path):
+    """No WANDB_* variables, no ~/.netrc, stdin closed: the run must finish, offline."""
+    out = tmp_path / "run"
+    result = run_cli("train.py", *TINY, f"hydra.run.dir={out}", home=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "W&B offline" in result.stdout + result.stderr
+    assert "wandb sync" in result.stdout + result.stderr
+    (run_file,) = out.glob("wandb/offline-run-*/run-*.wandb")
+    rows, _ = read_history(run_file)
+    assert any("val/loss" in row for row in rows)
+    assert (out / ".hydra" / "config.yaml").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert "test/baseline_mse" in summary["test"]
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    result = run_cli(
+        "train.py", *TINY, "data.csv_path=/no/such/prices.csv", "logger=csv", home=tmp_path
+    )
+    assert result.returncode != 0
+    assert "data.csv_path: file '/no/such/prices.csv' does not exist" in result.stderr
+
+
+def test_ddp_inside_multirun_is_refused(tmp_path):
+    result = run_cli(
+        "train.py", "-m", *TINY, "trainer=ddp_cpu", "seed=1,2", "logger=csv", home=tmp_path
+    )
+    assert result.returncode != 0
+    assert "inside a Hydra multirun" in result.stderr
+
+
+@pytest.mark.slow
+def test_ddp_cpu_two_processes_one_run_dir(tmp_path):
+    out = tmp_path / "ddp"
+    result = run_cli(
+        "train.py", *TINY, "trainer=ddp_cpu", "logger=csv", f"hydra.run.dir={out}", home=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test"]["test/loss"] > 0
+    assert not list(tmp_path.glob("logs/*"))  # rank 1 wrote into the same run dir
