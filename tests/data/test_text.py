@@ -17,10 +17,15 @@ import torch
 from seqlab.data.spec import DataSpec
 from seqlab.data.text import (
     ShakespeareDataModule,
+    StatefulBatches,
     TokenWindows,
+    assign_plays_to_splits,
+    char_budget,
     clean_play_markdown,
     load_corpus,
     ngram_baselines,
+    play_texts,
+    select_plays,
 )
 from seqlab.data.tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_state
 from seqlab.errors import SeqlabError
@@ -29,15 +34,19 @@ MAX_CHARS = 200_000
 BLOCK = 64
 
 
-def _split_text(text: str, train_frac: float = 0.9, val_frac: float = 0.05) -> list[str]:
-    n = len(text)
-    a, b = int(n * train_frac), int(n * (train_frac + val_frac))
-    return [text[:a], text[a:b], text[b:]]
+SPLITS = ("train", "val", "test")
+
+
+def _expected_parts(dm: ShakespeareDataModule) -> dict[str, str]:
+    """Text of each split, rebuilt from the play assignment and the max_chars budget."""
+    docs = dict(play_texts())
+    cap = char_budget(dm.max_chars, dm.train_frac, dm.val_frac)
+    return {k: "\n".join(docs[p] for p in dm.split_plays[k])[: cap[k]] for k in SPLITS}
 
 
 @pytest.fixture(scope="module")
 def char_dm() -> ShakespeareDataModule:
-    dm = ShakespeareDataModule(max_chars=MAX_CHARS, block_size=BLOCK, batch_size=8)
+    dm = ShakespeareDataModule(max_chars=MAX_CHARS, block_size=BLOCK, batch_size=8, ngram_order=4)
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -48,7 +57,7 @@ def bpe_dm(tmp_path_factory) -> ShakespeareDataModule:
     cache = tmp_path_factory.mktemp("bpe_cache")
     dm = ShakespeareDataModule(
         max_chars=MAX_CHARS, tokenizer="bpe", bpe_vocab_size=400, block_size=BLOCK,
-        batch_size=4, cache_dir=str(cache),
+        batch_size=4, cache_dir=str(cache), ngram_order=0,
     )  # fmt: skip
     dm.setup("fit")
     return dm
@@ -93,7 +102,7 @@ def test_play_and_genre_selection():
 
 
 def test_char_tokenizer_roundtrips_train_text_and_maps_unseen_to_unk(char_dm):
-    train_text, _, _ = _split_text(load_corpus(max_chars=MAX_CHARS))
+    train_text = _expected_parts(char_dm)["train"]
     tok = char_dm.tokenizer
     assert isinstance(tok, CharTokenizer)
     assert tok.decode(char_dm.train_tokens) == train_text
@@ -150,18 +159,46 @@ def test_tokenizer_from_state_rejects_garbage():
 # -- windows and splits ------------------------------------------------------------------
 
 
-def test_splits_are_contiguous_and_cover_the_stream(char_dm):
-    text = load_corpus(max_chars=MAX_CHARS)
-    stream = char_dm.tokenizer.encode_tensor(text)
-    parts = (char_dm.train_tokens, char_dm.val_tokens, char_dm.test_tokens)
-    assert all(p.dtype == torch.long and p.dim() == 1 for p in parts)
-    assert sum(p.numel() for p in parts) == stream.numel() == len(text)
-    assert torch.equal(torch.cat(parts), stream)
-    assert char_dm.spec.extra["num_tokens"] == {
-        "train": parts[0].numel(),
-        "val": parts[1].numel(),
-        "test": parts[2].numel(),
-    }
+def test_splits_are_disjoint_whole_plays(char_dm):
+    split = char_dm.split_plays
+    assert char_dm.spec.extra["split_plays"] == split
+    all_plays = [stem for stem, _, _ in select_plays()]
+    assert all(split[k] for k in SPLITS)  # each split has at least one play
+    assert sorted(p for k in SPLITS for p in split[k]) == sorted(
+        all_plays
+    )  # no play twice, none lost
+    # max_chars only caps each split: the assignment is the one of the full corpus.
+    lengths = [(stem, len(text)) for stem, text in play_texts()]
+    assert split == assign_plays_to_splits(lengths, 0.9, 0.05, seed=0)
+    total = sum(n for _, n in lengths)
+    for k in ("val", "test"):  # whole plays, near the 5% targets
+        chars = sum(n for stem, n in lengths if stem in split[k])
+        assert 0.025 < chars / total < 0.085, (k, chars / total)
+    # Each split's stream is its own plays' text (capped), encoded separately.
+    expected = _expected_parts(char_dm)
+    parts = {k: getattr(char_dm, f"{k}_tokens") for k in SPLITS}
+    for k in SPLITS:
+        assert parts[k].dtype == torch.long and parts[k].dim() == 1
+        assert torch.equal(parts[k], char_dm.tokenizer.encode_tensor(expected[k])), k
+    assert sum(len(t) for t in expected.values()) == MAX_CHARS == char_dm.spec.extra["num_chars"]
+    assert char_dm.spec.extra["num_tokens"] == {k: parts[k].numel() for k in SPLITS}
+
+
+def test_play_assignment_is_seeded_and_greedy():
+    lengths = [(f"p{i}", 100 + 10 * i) for i in range(20)]
+    a = assign_plays_to_splits(lengths, 0.8, 0.1, seed=1)
+    assert a == assign_plays_to_splits(lengths, 0.8, 0.1, seed=1)
+    assert a != assign_plays_to_splits(lengths, 0.8, 0.1, seed=2)
+    size = dict(lengths)
+    total = sum(size.values())
+    for k in ("val", "test"):
+        assert abs(sum(size[p] for p in a[k]) - 0.1 * total) <= max(size.values()) / 2
+    assert a["train"] == [p for p, _ in lengths if p in a["train"]]  # corpus order
+    # Three plays: one each, even when a fraction would want more.
+    three = assign_plays_to_splits([("a", 10), ("b", 10), ("c", 10)], 0.2, 0.6, seed=0)
+    assert sorted(len(v) for v in three.values()) == [1, 1, 1]
+    with pytest.raises(SeqlabError, match=r"at least 3 plays.*data\.path"):
+        assign_plays_to_splits([("a", 10), ("b", 10)])
 
 
 def test_batches_are_shifted_windows(char_dm):
@@ -182,12 +219,15 @@ def test_batches_are_shifted_windows(char_dm):
     assert torch.equal(tx[0], char_dm.test_tokens[:BLOCK])
 
 
-def test_train_epoch_covers_train_stream_once(char_dm):
-    ds = char_dm.train_dataloader().dataset
+def test_train_epoch_draws_about_one_pass_of_random_windows(char_dm):
+    loader = char_dm.train_dataloader()
     n = char_dm.train_tokens.numel()
-    assert len(ds) == (n - 1) // BLOCK
-    starts = torch.arange(len(ds)) * BLOCK
-    assert starts[-1] + BLOCK + 1 <= n and n - (starts[-1] + BLOCK) < BLOCK + 1
+    assert len(loader.sampler) == n // BLOCK and len(loader.dataset) == n - BLOCK
+    starts = torch.tensor(list(loader.sampler))
+    assert (starts % BLOCK != 0).any()  # random offsets, not a fixed grid
+    assert starts.max() + BLOCK + 1 <= n
+    x, y = next(iter(loader))
+    assert torch.equal(x[:, 1:], y[:, :-1])
 
 
 def test_random_windows_are_seeded():
@@ -207,6 +247,48 @@ def test_random_windows_are_seeded():
     assert torch.equal(first, replay)
 
 
+# -- stateful (contiguous) batches ------------------------------------------------------
+
+
+def _check_stateful_layout(loader, stream: torch.Tensor, rows: int, block: int) -> None:
+    batches = list(loader)
+    row_len = (stream.numel() - 1) // rows
+    assert len(batches) == row_len // block > 1
+    for x, y in batches:
+        assert x.shape == y.shape == (rows, block) and x.dtype == torch.long
+        assert torch.equal(x[:, 1:], y[:, :-1])
+    for (_, y0), (x1, _) in pairwise(batches):
+        # row b of batch i+1 continues row b of batch i: its first input is the last target
+        assert torch.equal(x1[:, 0], y0[:, -1])
+    xs = torch.cat([x for x, _ in batches], dim=1)
+    ys = torch.cat([y for _, y in batches], dim=1)
+    for b in range(rows):  # each row is one contiguous piece of the stream
+        start = b * row_len
+        assert torch.equal(xs[b], stream[start : start + xs.shape[1]])
+        assert torch.equal(ys[b], stream[start + 1 : start + 1 + xs.shape[1]])
+    again = [x for x, _ in loader]
+    assert all(torch.equal(a, b) for a, b in zip(again, (x for x, _ in batches), strict=True))
+
+
+def test_stateful_batches_carry_rows_across_batches():
+    dm = ShakespeareDataModule(
+        max_chars=40_000, block_size=16, batch_size=4, stateful=True, ngram_order=0
+    )
+    assert dm.spec.extra["stateful"] is True
+    _check_stateful_layout(dm.train_dataloader(), dm.train_tokens, 4, 16)
+    _check_stateful_layout(dm.val_dataloader(), dm.val_tokens, 4, 16)
+    _check_stateful_layout(dm.test_dataloader(), dm.test_tokens, 4, 16)
+
+
+def test_stateful_batches_dataset_drops_ragged_tail():
+    ds = StatefulBatches(torch.arange(103), batch_size=3, block_size=10)
+    assert ds.row_len == 34 and len(ds) == 3  # 102 usable inputs (+1 target) -> 3 x 34
+    x, y = ds[1]
+    assert torch.equal(x[2], torch.arange(78, 88)) and torch.equal(y[2], torch.arange(79, 89))
+    with pytest.raises(IndexError):
+        ds[3]
+
+
 # -- spec and baselines ------------------------------------------------------------------
 
 
@@ -218,7 +300,16 @@ def test_spec_and_baselines(char_dm):
     for split in ("val", "test"):
         uni = spec.extra[f"baseline_unigram_nll_{split}"]
         bi = spec.extra[f"baseline_bigram_nll_{split}"]
-        assert 0 < bi < uni < math.log(spec.vocab_size), (split, bi, uni)
+        ngram = spec.extra[f"baseline_ngram_nll_{split}"]
+        assert 0 < ngram < bi - 0.3 < uni < math.log(spec.vocab_size), (split, ngram, bi, uni)
+    assert spec.extra["baseline_ngram_order"] == 4
+
+
+def test_ngram_baseline_can_be_disabled(bpe_dm):
+    extra = bpe_dm.spec.extra
+    assert extra["baseline_ngram_order"] == 0
+    assert not any(k.startswith("baseline_ngram_nll") for k in extra)
+    assert extra["baseline_bigram_nll_val"] > 0
 
 
 def test_ngram_baselines_match_bruteforce():
@@ -238,27 +329,45 @@ def test_ngram_baselines_match_bruteforce():
 # -- user text and bad inputs ------------------------------------------------------------
 
 
-def test_user_text_file(tmp_path):
+def test_user_text_file_is_split_contiguously(tmp_path):
     path = tmp_path / "corpus.txt"
-    path.write_text("the quick brown fox jumps over the lazy dog.\n" * 200, encoding="utf-8")
-    dm = ShakespeareDataModule(text_path=str(path), block_size=32, batch_size=4)
+    text = "".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(200))
+    path.write_text(text, encoding="utf-8")
+    dm = ShakespeareDataModule(path=str(path), block_size=32, batch_size=4, ngram_order=3)
     assert dm.spec.extra["source"] == str(path)
+    assert dm.split_plays is None and dm.spec.extra["split_plays"] is None
+    n = len(text)
+    a, b = int(n * 0.9), int(n * 0.95)
+    parts = (dm.train_tokens, dm.val_tokens, dm.test_tokens)
+    assert [dm.decode(p) for p in parts] == [text[:a], text[a:b], text[b:]]
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (4, 32) and torch.equal(x[:, 1:], y[:, :-1])
+    old_name = ShakespeareDataModule(text_path=str(path), block_size=32, ngram_order=0)
+    old_name.setup()
+    assert old_name.path == str(path) and torch.equal(old_name.val_tokens, dm.val_tokens)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"text_path": "/nonexistent/corpus.txt"}, r"data\.text_path.*not found"),
+        ({"path": "/nonexistent/corpus.txt"}, r"data\.path.*not found"),
+        ({"text_path": "/nonexistent/corpus.txt"}, r"data\.path.*not found"),
+        ({"path": "a.txt", "text_path": "b.txt"}, r"data\.path.*data\.text_path.*disagree"),
+        ({"plays": ["hamlet", "macbeth"]}, r"at least 3 plays.*data\.path"),
         ({"plays": ["hamlet", "the-sopranos"]}, r"data\.plays.*the-sopranos.*available:.*macbeth"),
         ({"genres": ["westerns"]}, r"data\.genres.*westerns.*tragedies"),
         ({"max_chars": 20_000, "block_size": 5_000}, r"data\.block_size=5000.*val split \(1000"),
-        ({"text_path": "a.txt", "plays": ["hamlet"]}, r"data\.text_path.*data\.plays"),
+        ({"path": "a.txt", "plays": ["hamlet"]}, r"data\.path.*data\.plays"),
         ({"tokenizer": "words"}, r"data\.tokenizer"),
         ({"tokenizer": "bpe", "bpe_vocab_size": 100}, r"data\.bpe_vocab_size"),
         ({"train_frac": 0.9, "val_frac": 0.1}, r"data\.train_frac"),
         ({"block_size": 0}, r"data\.block_size"),
+        (
+            {"max_chars": 20_000, "block_size": 64, "batch_size": 32, "stateful": True},
+            r"data\.block_size=64.*val split.*data\.stateful=true.*batch_size \* block_size",
+        ),
+        ({"stateful": True, "train_samples_per_epoch": 10}, r"data\.train_samples_per_epoch"),
+        ({"ngram_order": -1}, r"data\.ngram_order"),
     ],
 )
 def test_bad_inputs_raise_seqlab_error(kwargs, match):

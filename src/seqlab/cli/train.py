@@ -39,8 +39,8 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def print_results(test: dict[str, float], title: str) -> None:
-    """Model next to baseline, one row per metric."""
+def print_results(metrics: dict[str, float], title: str) -> None:
+    """Model next to baseline: `x` pairs with `baseline_x`; other baselines get own rows."""
     import rich
     from rich.table import Table
 
@@ -48,12 +48,18 @@ def print_results(test: dict[str, float], title: str) -> None:
     table.add_column("metric")
     table.add_column("model", justify="right")
     table.add_column("baseline", justify="right")
-    for key, value in test.items():
+    paired = set()
+    for key, value in metrics.items():
         stage, name = key.split("/", 1)
         if name.startswith("baseline_"):
             continue
-        base = test.get(f"{stage}/baseline_{name}")
+        base_key = f"{stage}/baseline_{name}"
+        base = metrics.get(base_key)
+        paired.add(base_key)
         table.add_row(key, f"{value:.6g}", "" if base is None else f"{base:.6g}")
+    for key, value in metrics.items():
+        if "/baseline_" in key and key not in paired:
+            table.add_row(key, "", f"{value:.6g}")
     rich.print(table)
 
 
@@ -96,10 +102,16 @@ def run(cfg: DictConfig) -> float | None:
     spec = datamodule.spec
     log.info("model <%s> for task %s", cfg.model.backbone._target_, spec.task)
     task = build_task(cfg.model, spec, data=cfg.data)
+    trainer_cfg = cfg.trainer
+    if not task.automatic_optimization and trainer_cfg.get("gradient_clip_val"):
+        # Lightning refuses trainer-level clipping under manual optimisation (truncated
+        # BPTT); the task clips each chunk itself with the same value.
+        task.grad_clip = task.grad_clip or trainer_cfg.gradient_clip_val
+        trainer_cfg = OmegaConf.merge(trainer_cfg, {"gradient_clip_val": None})
 
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")
     loggers = instantiate_group(cfg.get("logger"), "logger")
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["model/params_total"] = sum(p.numel() for p in task.parameters())

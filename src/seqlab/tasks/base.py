@@ -61,3 +61,23 @@ class SeqlabTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Records which class to rebuild, so eval/generate need only the checkpoint path.
         checkpoint["seqlab_task"] = f"{type(self).__module__}.{type(self).__qualname__}"
+
+    # ------------------------------------------------------------------ diagnostics
+    def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw batch inputs -> the (B, T, C) sequence the backbone reads."""
+        raise NotImplementedError
+
+    def last_step_loss(self, hidden: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Loss of the prediction made at the last time step only."""
+        raise NotImplementedError
+
+    def input_gradient_norms(self, batch: Any) -> torch.Tensor:
+        """‖∂L_T/∂x_t‖ per step t (averaged over the batch): how far back through time the
+        loss at the last step reaches. Vanishing gradients show as a fast decay towards t=0."""
+        x, y = batch[0], batch[1]
+        with torch.enable_grad():
+            inputs = self.embed_inputs(x).detach().requires_grad_(True)  # (B, T, C)
+            hidden, _ = self.backbone(inputs)
+            loss = self.last_step_loss(hidden, y)
+            (grad,) = torch.autograd.grad(loss, inputs)
+        return grad.norm(dim=-1).mean(dim=0)  # (T,)

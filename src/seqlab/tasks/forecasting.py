@@ -53,6 +53,12 @@ class ForecastingTask(SeqlabTask):
         hidden, _ = self.backbone(self.input_proj(x))  # (B, T, H)
         return self.head(hidden[:, -1])  # (B, horizon)
 
+    def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.input_proj(x)
+
+    def last_step_loss(self, hidden: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.head(hidden[:, -1]), y)
+
     def denormalise(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.target_std + self.target_mean
 

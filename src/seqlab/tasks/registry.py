@@ -18,6 +18,7 @@ from seqlab.tasks.base import to_plain
 
 TASKS: dict[str, str] = {
     "forecasting": "seqlab.tasks.forecasting.ForecastingTask",
+    "language_modeling": "seqlab.tasks.language_modeling.LanguageModelingTask",
 }
 
 # backbone class -> tasks it can serve (sequence backbones read (B, T, C) inputs).
@@ -27,6 +28,7 @@ BACKBONE_TASKS: dict[str, tuple[str, ...]] = {
     "seqlab.nn.recurrent.LSTM": SEQUENCE_TASKS,
     "seqlab.nn.recurrent.GRU": SEQUENCE_TASKS,
     "seqlab.nn.ar.AR": SEQUENCE_TASKS,
+    "seqlab.nn.transformer.GPTBackbone": SEQUENCE_TASKS,
 }
 
 

@@ -1,0 +1,23 @@
+"""Sample from a language-model checkpoint: `python generate.py ckpt_path=... prompt="ROMEO:"`."""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from seqlab.cli.errors import exit_on_user_error
+
+os.environ.setdefault("SEQLAB_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="generate")
+@exit_on_user_error
+def main(cfg: DictConfig) -> list[str]:
+    from seqlab.cli.generate import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

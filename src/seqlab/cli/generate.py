@@ -1,0 +1,78 @@
+"""`python generate.py`: stream samples from any language-model checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from seqlab.errors import SeqlabError
+
+log = logging.getLogger(__name__)
+
+
+class StreamPrinter:
+    """Prints the decoded text as tokens arrive (decoding the whole prefix keeps multi-byte
+    characters of byte-level BPE intact)."""
+
+    def __init__(self, tokenizer, out=sys.stdout) -> None:
+        self.tokenizer, self.out = tokenizer, out
+        self.ids: list[int] = []
+        self.printed = 0
+
+    def __call__(self, next_id) -> None:
+        self.ids.append(int(next_id[0, 0]))
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return  # an incomplete UTF-8 sequence: wait for the next byte
+        self.out.write(text[self.printed :])
+        self.out.flush()
+        self.printed = len(text)
+
+
+def run(cfg: DictConfig) -> list[str]:
+    import torch
+
+    from seqlab.tasks.registry import load_task
+    from seqlab.utils.runtime import set_threads
+
+    set_threads(cfg.get("threads"))
+    task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
+    if not hasattr(task, "generate"):
+        raise SeqlabError(
+            f"ckpt_path: '{cfg.ckpt_path}' is a {task.spec.task} checkpoint; generate.py samples "
+            "from language models (e.g. data=shakespeare)."
+        )
+    task.to(cfg.device)
+    tokenizer = task.tokenizer
+    prompt_ids = tokenizer.encode(str(cfg.prompt))
+    if not prompt_ids:
+        raise SeqlabError('prompt: empty after tokenisation. Fix: e.g. prompt="ROMEO:"')
+    generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed))
+    samples = []
+    for index in range(int(cfg.num_samples)):
+        idx = torch.tensor([prompt_ids], device=cfg.device)
+        printer = StreamPrinter(tokenizer) if cfg.stream else None
+        if printer:
+            sys.stdout.write(("\n--- sample %d ---\n" % index if cfg.num_samples > 1 else "") + str(cfg.prompt))
+        out = task.generate(
+            idx,
+            int(cfg.max_new_tokens),
+            temperature=float(cfg.temperature),
+            top_k=cfg.top_k,
+            generator=generator,
+            on_token=printer,
+        )
+        text = str(cfg.prompt) + tokenizer.decode(out[0, len(prompt_ids) :].tolist())
+        samples.append(text)
+        if printer:
+            sys.stdout.write("\n")
+        else:
+            print(text)
+    output = Path(cfg.paths.output_dir) / "samples.txt"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n\n".join(samples) + "\n")
+    log.info("samples saved: %s", output)
+    return samples

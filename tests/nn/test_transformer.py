@@ -1,0 +1,361 @@
+import math
+import re
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from seqlab.errors import SeqlabError
+from seqlab.nn.transformer import (
+    GPT,
+    EncoderDecoder,
+    GPTBackbone,
+    GPTConfig,
+    SinusoidalPositionalEncoding,
+    TransformerDecoder,
+    TransformerEncoder,
+    sinusoidal_encoding,
+)
+
+EXACT = dict(atol=1e-10, rtol=0)
+D = torch.float64
+VOCAB = 11
+
+
+def gpt(**kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=VOCAB, block_size=8, n_layer=2, n_head=2, n_embd=16, **kw)
+    return GPT(GPTConfig(**cfg)).to(D).eval()
+
+
+def encoder(**kw):
+    torch.manual_seed(0)
+    return TransformerEncoder(**{"dim": 8, "n_layer": 2, "n_head": 2, **kw}).to(D).eval()
+
+
+def backbone(**kw):
+    torch.manual_seed(0)
+    return GPTBackbone(input_size=8, n_layer=2, n_head=2, block_size=12, **kw).to(D).eval()
+
+
+def enc_dec(**kw):
+    torch.manual_seed(0)
+    return EncoderDecoder(dim=8, n_head=2, **kw).to(D).eval()
+
+
+# -----------------------------------------------------------------------------
+# positional encodings
+
+
+def test_sinusoidal_matches_formula():
+    dim = 6
+    pe = sinusoidal_encoding(torch.arange(7), dim, dtype=D)
+    for pos in range(7):
+        for i in range(dim // 2):
+            angle = pos / 10000 ** (2 * i / dim)
+            assert math.isclose(pe[pos, 2 * i].item(), math.sin(angle), abs_tol=1e-12)
+            assert math.isclose(pe[pos, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-12)
+    assert sinusoidal_encoding(torch.arange(3), 5).shape == (3, 5)  # odd dim
+
+
+def test_positional_encoding_offset():
+    x = torch.zeros(1, 10, 6, dtype=D)
+    pe = SinusoidalPositionalEncoding(dim=6)
+    assert_close(pe(x[:, :4], offset=6), pe(x)[:, 6:], **EXACT)
+
+
+def test_learned_positions_are_capped_at_block_size():
+    with pytest.raises(ValueError, match="block_size"):
+        backbone()(torch.randn(1, 13, 8, dtype=D))
+
+
+# -----------------------------------------------------------------------------
+# causality
+
+
+def test_gpt_is_causal():
+    model = gpt()
+    idx = torch.randint(VOCAB, (2, 8))
+    t = 5
+    idx2 = idx.clone()
+    idx2[:, t] = (idx[:, t] + 1) % VOCAB
+    y, y2 = model(idx)[0], model(idx2)[0]
+    assert_close(y[:, :t], y2[:, :t], **EXACT)
+    assert not torch.allclose(y[:, t], y2[:, t])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: encoder(causal=True),
+        lambda: encoder(causal=True, norm_first=False, pos_encoding="learned"),
+        lambda: backbone(),
+        lambda: backbone(norm_first=False, pos_encoding="sinusoidal"),
+    ],
+    ids=["encoder", "encoder_postnorm", "gpt_backbone", "gpt_backbone_postnorm"],
+)
+def test_causal_backbones(make):
+    model = make()
+    assert model.input_size == model.output_size == 8
+    x = torch.randn(2, 10, 8, dtype=D)
+    t = 6
+    x2 = x.clone()
+    x2[:, t:] += torch.randn(2, 4, 8, dtype=D)
+    (y, state), (y2, _) = model(x), model(x2)
+    assert state is None and y.shape == (2, 10, 8)
+    assert_close(y[:, :t], y2[:, :t], **EXACT)
+    assert not torch.allclose(y[:, t], y2[:, t])
+
+
+def test_encoder_causal_per_call():
+    model = encoder()  # bidirectional by default
+    x = torch.randn(1, 6, 8, dtype=D)
+    x2 = x.clone()
+    x2[:, -1] += torch.randn(8, dtype=D)  # not a constant shift: LayerNorm would remove it
+    assert not torch.allclose(model(x)[0][:, 0], model(x2)[0][:, 0])
+    assert_close(model(x, causal=True)[0][:, :5], model(x2, causal=True)[0][:, :5], **EXACT)
+
+
+def test_encoder_key_padding_mask_hides_padding():
+    model = encoder()
+    x = torch.randn(2, 6, 8, dtype=D)
+    kpm = torch.zeros(2, 6, dtype=torch.bool)
+    kpm[:, 4:] = True
+    x2 = x.clone()
+    x2[:, 4:] = torch.randn(2, 2, 8, dtype=D)
+    y, y2 = model(x, key_padding_mask=kpm)[0], model(x2, key_padding_mask=kpm)[0]
+    assert_close(y[:, :4], y2[:, :4], **EXACT)
+
+
+def test_attention_maps():
+    model = encoder(causal=True)
+    maps = model.attention_maps(torch.randn(2, 5, 8, dtype=D))
+    assert len(maps) == 2 and maps[0].shape == (2, 2, 5, 5)
+    for w in maps:
+        assert torch.all(w.triu(diagonal=1) == 0)
+        assert_close(w.sum(-1), torch.ones(2, 2, 5, dtype=D), **EXACT)
+    dec_maps = enc_dec().decoder.attention_maps(
+        torch.randn(1, 3, 8, dtype=D), torch.randn(1, 4, 8, dtype=D)
+    )
+    assert [(s.shape, c.shape) for s, c in dec_maps] == [((1, 2, 3, 3), (1, 2, 3, 4))] * 2
+
+
+@pytest.mark.parametrize("impl", ["sdpa", "naive"])
+def test_attn_impls_agree_in_gpt(impl):
+    ref = gpt()
+    model = gpt(attn_impl=impl)
+    model.load_state_dict(ref.state_dict())
+    idx = torch.randint(VOCAB, (2, 8))
+    assert_close(model(idx)[0], ref(idx)[0], **EXACT)
+
+
+# -----------------------------------------------------------------------------
+# KV cache: chunked / one-step-at-a-time == one full causal pass
+
+
+@pytest.mark.parametrize("sizes", [[1] * 10, [4, 1, 5]], ids=["steps", "chunks"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: encoder(causal=True), backbone, lambda: backbone(pos_encoding="none")],
+    ids=["encoder", "gpt_backbone", "no_positions"],
+)
+def test_backbone_cache(make, sizes):
+    model = make()
+    x = torch.randn(2, 10, 8, dtype=D)
+    full, _ = model(x)
+    state = model.new_cache()
+    outs = []
+    for chunk in x.split(sizes, dim=1):
+        y, state = model(chunk, state)
+        outs.append(y)
+    assert state.offset == 10
+    assert_close(torch.cat(outs, dim=1), full, **EXACT)
+
+
+def test_non_causal_encoder_refuses_cache():
+    model = encoder()
+    with pytest.raises(ValueError, match="causal"):
+        model(torch.randn(1, 2, 8, dtype=D), model.new_cache())
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_decoder_cache_step_by_step(norm_first):
+    model = enc_dec(norm_first=norm_first)
+    src, tgt = torch.randn(2, 5, 8, dtype=D), torch.randn(2, 7, 8, dtype=D)
+    full = model(src, tgt)
+    memory = model.encode(src)
+    cache = model.new_cache()
+    steps = [model.decode(tgt[:, t : t + 1], memory, cache) for t in range(7)]
+    assert cache.offset == 7
+    assert_close(torch.cat(steps, dim=1), full, **EXACT)
+
+
+def test_gpt_forward_with_cache():
+    model = gpt()
+    idx = torch.randint(VOCAB, (2, 8))
+    full, _ = model(idx)
+    cache = model.new_cache()
+    steps = [model(idx[:, t : t + 1], cache=cache)[0] for t in range(8)]
+    assert_close(torch.cat(steps, dim=1), full, **EXACT)
+
+
+# -----------------------------------------------------------------------------
+# encoder-decoder
+
+
+def test_encoder_decoder_causal_and_uses_src():
+    model = enc_dec()
+    src, tgt = torch.randn(2, 5, 8, dtype=D), torch.randn(2, 7, 8, dtype=D)
+    y = model(src, tgt)
+    assert y.shape == (2, 7, 8)
+    t = 3
+    tgt2 = tgt.clone()
+    tgt2[:, t:] += torch.randn(7 - t, 8, dtype=D)
+    y2 = model(src, tgt2)
+    assert_close(y[:, :t], y2[:, :t], **EXACT)
+    assert not torch.allclose(y[:, t], y2[:, t])
+    src2 = src.clone()
+    src2[:, -1] += torch.randn(
+        8, dtype=D
+    )  # the last source step reaches every target step via cross-attention
+    y3 = model(src2, tgt)
+    assert not torch.allclose(y[:, 0], y3[:, 0])
+
+
+def test_encoder_decoder_src_padding():
+    model = enc_dec()
+    src, tgt = torch.randn(2, 5, 8, dtype=D), torch.randn(2, 3, 8, dtype=D)
+    kpm = torch.zeros(2, 5, dtype=torch.bool)
+    kpm[:, 3:] = True
+    src2 = src.clone()
+    src2[:, 3:] = 0.0
+    y = model(src, tgt, src_key_padding_mask=kpm)
+    assert_close(y, model(src2, tgt, src_key_padding_mask=kpm), **EXACT)
+
+
+# -----------------------------------------------------------------------------
+# generation
+
+
+@pytest.mark.parametrize("prompt_len", [1, 3, 7, 8, 10])
+def test_greedy_generation_cached_equals_uncached(prompt_len):
+    model = gpt()
+    idx = torch.randint(VOCAB, (2, prompt_len), generator=torch.Generator().manual_seed(1))
+    new = 12  # crosses block_size = 8
+    cached = model.generate(idx, new, temperature=0.0, use_cache=True)
+    plain = model.generate(idx, new, temperature=0.0, use_cache=False)
+    assert cached.shape == (2, prompt_len + new)
+    assert torch.equal(cached[:, :prompt_len], idx)
+    assert torch.equal(cached, plain)
+    # greedy = argmax of the uncached logits, step by step
+    last = model(plain[:, -9:-1])[0][:, -1].argmax(-1)
+    assert torch.equal(plain[:, -1], last)
+
+
+def test_sampling_cached_equals_uncached_with_seed():
+    model = gpt()
+    idx = torch.randint(VOCAB, (3, 2))
+    kw = dict(max_new_tokens=10, temperature=0.8, top_k=4)
+    a = model.generate(idx, **kw, use_cache=True, generator=torch.Generator().manual_seed(3))
+    b = model.generate(idx, **kw, use_cache=False, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert a.min() >= 0 and a.max() < VOCAB
+
+
+def test_top_k_one_is_greedy():
+    model = gpt()
+    idx = torch.randint(VOCAB, (2, 3))
+    greedy = model.generate(idx, 5, temperature=0.0)
+    assert torch.equal(model.generate(idx, 5, temperature=2.0, top_k=1), greedy)
+
+
+# -----------------------------------------------------------------------------
+# training: finite loss, a gradient for every parameter
+
+
+def assert_all_grads(model):
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(tie_weights=False, bias=False, dropout=0.1)])
+def test_gpt_backward(kw):
+    model = gpt(**kw).train()
+    idx = torch.randint(VOCAB, (2, 8))
+    targets = idx.roll(-1, dims=1)
+    targets[:, -1] = -1  # ignored
+    logits, loss = model(idx, targets)
+    assert logits.shape == (2, 8, VOCAB) and torch.isfinite(loss)
+    assert model(idx)[1] is None
+    loss.backward()
+    assert_all_grads(model)
+    if model.config.tie_weights:
+        assert model.lm_head.weight is model.wte.weight
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_encoder_and_enc_dec_backward(norm_first):
+    for model, args in [
+        (encoder(norm_first=norm_first, pos_encoding="learned"), (torch.randn(2, 5, 8, dtype=D),)),
+        (enc_dec(norm_first=norm_first), (torch.randn(2, 5, 8, dtype=D),) * 2),
+    ]:
+        out = model.train()(*args)
+        out = out[0] if isinstance(out, tuple) else out
+        loss = out.pow(2).mean()
+        assert torch.isfinite(loss)
+        loss.backward()
+        assert_all_grads(model)
+
+
+def test_gpt_init_scales_residual_projections():
+    model = GPT(vocab_size=VOCAB, block_size=8, n_layer=8, n_head=2, n_embd=64)
+    block = model.backbone.blocks[0]
+    assert block.attn.out_proj.weight.std() < 0.5 * block.attn.q_proj.weight.std()
+    assert block.mlp.proj.weight.std() < 0.5 * block.mlp.fc.weight.std()
+
+
+# -----------------------------------------------------------------------------
+# config validation
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(n_embd=30, n_head=4), "n_head"),
+        (dict(n_head=0), re.escape("model.backbone.n_head")),
+        (dict(vocab_size=0), re.escape("model.backbone.vocab_size")),
+        (dict(block_size=2.5), re.escape("model.backbone.block_size")),
+        (dict(dropout=1.0), re.escape("model.backbone.dropout")),
+        (dict(attn_impl="flash"), re.escape("model.backbone.attn_impl")),
+        (dict(pos_encoding="rope"), re.escape("model.backbone.pos_encoding")),
+        (dict(tie_weights="yes"), re.escape("model.backbone.tie_weights")),
+    ],
+)
+def test_gpt_config_validation(kw, match):
+    cfg = dict(vocab_size=VOCAB, block_size=8, n_layer=1, n_head=2, n_embd=8) | kw
+    with pytest.raises(SeqlabError, match=match):
+        GPTConfig(**cfg)
+
+
+def test_backbone_validation_names_fields():
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.input_size .*model\.backbone\.n_head"):
+        GPTBackbone(input_size=10, n_head=4)
+    with pytest.raises(SeqlabError, match=re.escape("model.backbone.dim")):
+        TransformerEncoder(dim=10, n_head=4)
+    with pytest.raises(SeqlabError, match=re.escape("model.backbone.n_decoder_layer")):
+        EncoderDecoder(dim=8, n_head=2, n_decoder_layer=0)
+    with pytest.raises(SeqlabError, match=re.escape("model.backbone.causal")):
+        TransformerEncoder(dim=8, causal="yes")
+    with pytest.raises(ValueError, match="decoder needs a cache"):
+        TransformerDecoder(dim=8, n_head=2)(
+            torch.randn(1, 2, 8), torch.randn(1, 3, 8), cache=encoder().new_cache()
+        )
+
+
+def test_gpt_accepts_config_dict_and_kwargs():
+    fields = dict(vocab_size=VOCAB, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    assert GPT(fields).config == GPT(**fields).config == GPTConfig(**fields)
+    with pytest.raises(TypeError):
+        GPT(GPTConfig(**fields), n_layer=2)

@@ -1,0 +1,145 @@
+"""Language modelling task: truncated BPTT, generation, gradient flow, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqlab.data.spec import DataSpec
+from seqlab.tasks.language_modeling import LanguageModelingTask
+
+VOCAB = 23
+
+
+def make_task(backbone: dict, **model) -> LanguageModelingTask:
+    spec = DataSpec(task="language_modeling", vocab_size=VOCAB, seq_len=16)
+    config = {
+        "backbone": backbone,
+        "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1},
+        **model,
+    }
+    return LanguageModelingTask(model=config, spec=spec.to_dict())
+
+
+LSTM = {"_target_": "seqlab.nn.recurrent.LSTM", "input_size": 12, "hidden_size": 12}
+GPT = {
+    "_target_": "seqlab.nn.transformer.GPTBackbone",
+    "input_size": 16,
+    "n_layer": 2,
+    "n_head": 2,
+    "block_size": 12,
+}
+
+
+def test_tbptt_stops_gradients_at_chunk_boundaries():
+    torch.manual_seed(0)
+    task = make_task(LSTM, tbptt_steps=4)
+    x = torch.randint(0, VOCAB, (3, 12))
+    captured = []
+    task.embedding.register_forward_hook(lambda m, i, out: captured.append(out) or out.retain_grad())
+    chunks = list(task.tbptt_chunks(x, x))
+    assert len(chunks) == 3  # split(4) on 12 steps: three chunks of 4 steps
+    last_loss = chunks[-1][0]
+    last_loss.backward()
+    assert captured[0].grad is None and captured[1].grad is None  # earlier chunks: nothing
+    assert captured[2].grad.abs().sum() > 0
+
+
+def test_tbptt_with_k_at_least_T_equals_full_bptt():
+    torch.manual_seed(0)
+    full = make_task(LSTM)
+    truncated = make_task(LSTM, tbptt_steps=50)
+    truncated.load_state_dict(full.state_dict())
+    x, y = torch.randint(0, VOCAB, (2, 2, 10))
+    logits, _ = full(x)
+    full._loss(logits, y).backward()
+    ((loss, _, _),) = list(truncated.tbptt_chunks(x, y))
+    loss.backward()
+    for (name, a), b in zip(full.named_parameters(), truncated.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+
+
+def _greedy_by_recomputation(task, idx, steps):
+    for _ in range(steps):
+        logits, _ = task(idx[:, -12:])
+        idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return idx
+
+
+@pytest.mark.parametrize("backbone", [LSTM, GPT], ids=["lstm-state", "gpt-kv-cache"])
+def test_incremental_generation_equals_recomputation(backbone):
+    torch.manual_seed(0)
+    task = make_task(backbone).eval()
+    prompt = torch.randint(0, VOCAB, (2, 3))
+    fast = task.generate(prompt, 15, temperature=0)  # crosses block_size=12 for the GPT
+    if backbone is LSTM:
+        slow = prompt
+        for _ in range(15):
+            logits, _ = task(slow)
+            slow = torch.cat([slow, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    else:
+        slow = _greedy_by_recomputation(task, prompt, 15)
+    assert torch.equal(fast, slow)
+
+
+def test_vanishing_gradients_at_initialisation():
+    """A tanh RNN's gradient 100 steps back is ~0; an LSTM with an open forget gate keeps it."""
+    spec = DataSpec(task="language_modeling", vocab_size=VOCAB, seq_len=100)
+
+    def ratio(backbone):
+        torch.manual_seed(0)
+        optim = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}
+        task = LanguageModelingTask(model={"backbone": backbone, "optimizer": optim}, spec=spec.to_dict())
+        x = torch.randint(0, VOCAB, (16, 100), generator=torch.Generator().manual_seed(1))
+        norms = task.input_gradient_norms((x, x))
+        assert norms.shape == (100,)
+        return float(norms[0] / norms[-1])
+
+    base = {"input_size": 32, "hidden_size": 64}
+    rnn = ratio({"_target_": "seqlab.nn.recurrent.RNN", **base})
+    lstm = ratio({"_target_": "seqlab.nn.recurrent.LSTM", "forget_bias": 2.0, **base})
+    lstm_torch_init = ratio({"_target_": "seqlab.nn.recurrent.LSTM", **base})
+    assert rnn < 1e-10
+    assert lstm > 1e-3
+    assert lstm_torch_init < lstm * 1e-3  # forget gate at 0.5 forgets: it vanishes too
+
+
+def test_train_generate_end_to_end(train_cfg, tmp_path):
+    from seqlab.cli.generate import run as generate
+    from seqlab.cli.train import run
+    from tests.conftest import compose_config
+
+    cfg = train_cfg(
+        "data=shakespeare",
+        "data.max_chars=120000",
+        "data.stateful=true",
+        "data.batch_size=16",
+        "data.block_size=64",
+        "data.ngram_order=3",
+        "model.tbptt_steps=16",
+        "model.backbone.hidden_size=64",
+        "trainer.max_epochs=2",
+        "callbacks.text_samples.max_new_tokens=40",
+        "callbacks.gradient_flow.every_n_steps=40",
+    )
+    run(cfg)
+    out = Path(cfg.paths.output_dir)
+    summary = json.loads((out / "summary.json").read_text())
+    test = summary["test"]
+    assert test["test/loss"] < test["test/baseline_unigram"]  # it learned something real
+    assert summary["global_step"] > 2 * 4  # TBPTT: an optimiser step per 16-step chunk
+    assert "ROMEO:" in (out / "samples.txt").read_text()
+    assert (out / "plots" / "gradient_flow.png").exists()
+
+    gen_cfg = compose_config(
+        "generate",
+        [f"ckpt_path={summary['last_checkpoint']}", "prompt=KING:", "max_new_tokens=30", "stream=false"],
+        tmp_path / "gen",
+    )
+    (sample,) = generate(gen_cfg)
+    assert sample.startswith("KING:") and len(sample) > len("KING:")
+    again = generate(gen_cfg)[0]
+    assert again == sample  # seed= makes it reproducible
