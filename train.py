@@ -5,6 +5,7 @@ nothing heavy is imported at module level.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -24,4 +25,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from seqlab.cli.resume import rewrite_argv
+
+    sys.argv = exit_on_user_error(rewrite_argv)(sys.argv, Path(os.environ["SEQLAB_ROOT"]))
     main()

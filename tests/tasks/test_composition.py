@@ -14,7 +14,12 @@ from tests.conftest import CONFIGS, compose_config
 MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
 DATA = {
     "stocks": ["data.batch_size=8"],
-    "shakespeare": ["data.max_chars=60000", "data.ngram_order=0", "data.batch_size=4", "data.block_size=32"],
+    "shakespeare": [
+        "data.max_chars=60000",
+        "data.ngram_order=0",
+        "data.batch_size=4",
+        "data.block_size=32",
+    ],
 }
 
 
@@ -49,13 +54,18 @@ def test_model_trains_on_data(model, data, datamodules, tmp_path):
 
 def test_incompatible_pair_names_the_models_that_fit():
     spec = DataSpec(
-        task="forecasting", num_features=2, num_targets=1, extra={"target_mean": 0.0, "target_std": 1.0}
+        task="forecasting",
+        num_features=2,
+        num_targets=1,
+        extra={"target_mean": 0.0, "target_std": 1.0},
     )
     model = {"backbone": {"_target_": "seqlab.nn.recurrent.LSTM", "input_size": 4}}
     BACKBONE_TASKS["tests.FakeImageOnly"] = ("classification",)
     try:
         fake = {"backbone": {"_target_": "tests.FakeImageOnly"}}
-        with pytest.raises(SeqlabError, match=r"cannot do forecasting; models that fit this data: .*lstm"):
+        with pytest.raises(
+            SeqlabError, match=r"cannot do forecasting; models that fit this data: .*lstm"
+        ):
             build_task(fake, spec)
     finally:
         del BACKBONE_TASKS["tests.FakeImageOnly"]

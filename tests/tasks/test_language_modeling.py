@@ -39,7 +39,9 @@ def test_tbptt_stops_gradients_at_chunk_boundaries():
     task = make_task(LSTM, tbptt_steps=4)
     x = torch.randint(0, VOCAB, (3, 12))
     captured = []
-    task.embedding.register_forward_hook(lambda m, i, out: captured.append(out) or out.retain_grad())
+    task.embedding.register_forward_hook(
+        lambda m, i, out: captured.append(out) or out.retain_grad()
+    )
     chunks = list(task.tbptt_chunks(x, x))
     assert len(chunks) == 3  # split(4) on 12 steps: three chunks of 4 steps
     last_loss = chunks[-1][0]
@@ -92,7 +94,9 @@ def test_vanishing_gradients_at_initialisation():
     def ratio(backbone):
         torch.manual_seed(0)
         optim = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}
-        task = LanguageModelingTask(model={"backbone": backbone, "optimizer": optim}, spec=spec.to_dict())
+        task = LanguageModelingTask(
+            model={"backbone": backbone, "optimizer": optim}, spec=spec.to_dict()
+        )
         x = torch.randint(0, VOCAB, (16, 100), generator=torch.Generator().manual_seed(1))
         norms = task.input_gradient_norms((x, x))
         assert norms.shape == (100,)
@@ -136,7 +140,12 @@ def test_train_generate_end_to_end(train_cfg, tmp_path):
 
     gen_cfg = compose_config(
         "generate",
-        [f"ckpt_path={summary['last_checkpoint']}", "prompt=KING:", "max_new_tokens=30", "stream=false"],
+        [
+            f"ckpt_path={summary['last_checkpoint']}",
+            "prompt=KING:",
+            "max_new_tokens=30",
+            "stream=false",
+        ],
         tmp_path / "gen",
     )
     (sample,) = generate(gen_cfg)

@@ -25,7 +25,11 @@ class TextSamples(L.Callback):
         self.rows: list[list] = []
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or not hasattr(pl_module, "generate"):
+        if (
+            trainer.sanity_checking
+            or not trainer.is_global_zero
+            or not hasattr(pl_module, "generate")
+        ):
             return
         tokenizer = pl_module.tokenizer
         generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
@@ -33,7 +37,11 @@ class TextSamples(L.Callback):
         for prompt in self.prompts:
             ids = torch.tensor([tokenizer.encode(prompt)], device=pl_module.device)
             out = pl_module.generate(
-                ids, self.max_new_tokens, temperature=self.temperature, top_k=self.top_k, generator=generator
+                ids,
+                self.max_new_tokens,
+                temperature=self.temperature,
+                top_k=self.top_k,
+                generator=generator,
             )
             text = tokenizer.decode(out[0, ids.shape[1] :].tolist())
             samples.append((prompt, text))
@@ -41,7 +49,11 @@ class TextSamples(L.Callback):
         path = Path(trainer.default_root_dir) / "samples.txt"
         with path.open("a") as file:
             for prompt, text in samples:
-                file.write(f"=== epoch {trainer.current_epoch} | prompt {prompt!r}\n{prompt}{text}\n\n")
+                file.write(
+                    f"=== epoch {trainer.current_epoch} | prompt {prompt!r}\n{prompt}{text}\n\n"
+                )
         for logger in trainer.loggers:
             if type(logger).__name__ == "WandbLogger":
-                logger.log_text(key="samples", columns=["epoch", "prompt", "sample"], data=self.rows)
+                logger.log_text(
+                    key="samples", columns=["epoch", "prompt", "sample"], data=self.rows
+                )

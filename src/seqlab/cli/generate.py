@@ -56,7 +56,9 @@ def run(cfg: DictConfig) -> list[str]:
         idx = torch.tensor([prompt_ids], device=cfg.device)
         printer = StreamPrinter(tokenizer) if cfg.stream else None
         if printer:
-            sys.stdout.write(("\n--- sample %d ---\n" % index if cfg.num_samples > 1 else "") + str(cfg.prompt))
+            sys.stdout.write(
+                (f"\n--- sample {index} ---\n" if cfg.num_samples > 1 else "") + str(cfg.prompt)
+            )
         out = task.generate(
             idx,
             int(cfg.max_new_tokens),

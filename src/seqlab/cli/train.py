@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +64,60 @@ def print_results(metrics: dict[str, float], title: str) -> None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Train (and test) one configuration; returns ``cfg.optimized_metric`` for sweepers."""
-    from seqlab.utils.runtime import (
-        apply_extras,
-        check_distributed_multirun,
-        quiet_lightning_logging,
-        set_threads,
-        warn_cpu_precision,
-    )
+    """Train (and test) one configuration; returns ``cfg.optimized_metric`` for sweepers.
+
+    In a multirun, a job that fails is logged with its error (in its ``summary.json``, its
+    log and its W&B run) and returns NaN, so the sweep goes on and an Optuna trial is
+    recorded as failed; a single run raises as usual.
+    """
+    from seqlab.utils.runtime import apply_extras, check_distributed_multirun
 
     apply_extras(cfg)
     check_distributed_multirun(cfg)
+    if not _in_multirun():
+        return _run(cfg)
+    try:
+        return _run(cfg)
+    except Exception as err:
+        log.exception("job failed: %s", err)
+        output_dir = Path(cfg.paths.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            output_dir / "summary.json",
+            {"status": "failed", "error": f"{type(err).__name__}: {err}", "run_dir": str(output_dir)},
+        )
+        _finish_failed_wandb()
+        return float("nan")
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _finish_failed_wandb() -> None:
+    import sys
+
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=1)
+
+
+def _run(cfg: DictConfig) -> float | None:
+    from seqlab.utils.runtime import quiet_lightning_logging, set_threads, warn_cpu_precision
 
     import lightning as L
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from seqlab.cli.resume import resume_checkpoint
     from seqlab.tasks.registry import build_task
     from seqlab.tracking import announce_wandb, finish_wandb
+    from seqlab.utils.checkpoint_io import AtomicCheckpointIO
     from seqlab.utils.config_tree import print_config_tree
     from seqlab.utils.instantiators import instantiate_group
 
@@ -109,9 +145,17 @@ def run(cfg: DictConfig) -> float | None:
         task.grad_clip = task.grad_clip or trainer_cfg.gradient_clip_val
         trainer_cfg = OmegaConf.merge(trainer_cfg, {"gradient_clip_val": None})
 
+    ckpt_path = cfg.get("ckpt_path")
+    if cfg.get("resume"):
+        ckpt_path = str(resume_checkpoint(cfg.resume))
+        log.info("resuming %s from %s", cfg.resume, ckpt_path)
+    _configure_wandb(cfg, spec, output_dir)
+
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")
     loggers = instantiate_group(cfg.get("logger"), "logger")
-    trainer: L.Trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(
+        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["model/params_total"] = sum(p.numel() for p in task.parameters())
@@ -121,10 +165,11 @@ def run(cfg: DictConfig) -> float | None:
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams)
     _save_model_summary(task, trainer, output_dir)
+    _remember_wandb_id(trainer, output_dir)
 
     try:
         if cfg.get("train", True):
-            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
         train_metrics = metrics_of(trainer.callback_metrics, "train/")
         val_metrics = metrics_of(trainer.callback_metrics, "val/")
 
@@ -135,6 +180,7 @@ def run(cfg: DictConfig) -> float | None:
             test_metrics = metrics_of(trainer.callback_metrics, "test/")
 
         summary = {
+            "status": "ok",
             "task": spec.task,
             "model": cfg.model.backbone._target_,
             "data": cfg.data._target_,
@@ -188,6 +234,42 @@ def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> f
     return value if math.isfinite(value) else float("nan")
 
 
+def _configure_wandb(cfg: DictConfig, spec, output_dir: Path) -> None:
+    """Multirun jobs: one W&B run each, grouped by the sweep; resumed runs: the same run id."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from seqlab.cli.resume import wandb_run_id
+
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if not wandb_cfg:
+        return
+    updates: dict[str, Any] = {}
+    model_name = cfg.model.backbone._target_.rsplit(".", 1)[-1].lower()
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        hydra_cfg = HydraConfig.get()
+        sweep = Path(hydra_cfg.sweep.dir)
+        updates["group"] = wandb_cfg.get("group") or f"{cfg.task_name}/{sweep.name}"
+        updates["job_type"] = model_name
+        overrides = ",".join(hydra_cfg.overrides.task) or "defaults"
+        updates["name"] = f"{cfg.task_name}#{hydra_cfg.job.num}:{overrides}"[:120]
+    if cfg.get("resume"):
+        run_id = wandb_run_id(cfg.resume)
+        if run_id:
+            updates["id"] = run_id
+            updates["resume"] = "allow"
+    if updates:
+        with open_dict(cfg):
+            for key, value in updates.items():
+                cfg.logger.wandb[key] = value
+
+
+def _remember_wandb_id(trainer, output_dir: Path) -> None:
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "WandbLogger" and trainer.is_global_zero:
+            (output_dir / "wandb_run_id").write_text(str(logger.experiment.id) + "\n")
+
+
 def _is_rank_zero() -> bool:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
@@ -201,9 +283,8 @@ def _best_checkpoint(trainer) -> str:
 
 
 def _last_checkpoint(trainer) -> str:
-    callback = getattr(trainer, "checkpoint_callback", None)
-    path = getattr(callback, "last_model_path", "") if callback is not None else ""
-    return path if path and Path(path).is_file() else ""
+    path = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+    return str(path) if path.is_file() else ""
 
 
 def _save_model_summary(task, trainer, output_dir: Path) -> None:

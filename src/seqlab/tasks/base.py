@@ -18,6 +18,24 @@ from torch import nn
 from seqlab.data.spec import DataSpec
 
 
+def _rng_states() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
 def to_plain(value: Any) -> Any:
     """OmegaConf containers -> plain dicts/lists (checkpoints stay loadable with weights_only)."""
     if isinstance(value, DictConfig) or OmegaConf.is_config(value):
@@ -61,6 +79,13 @@ class SeqlabTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Records which class to rebuild, so eval/generate need only the checkpoint path.
         checkpoint["seqlab_task"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        # Random number generators too (shuffling, dropout): a resumed run then draws what
+        # the uninterrupted run would have drawn.
+        checkpoint["rng_states"] = _rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
+            _set_rng_states(checkpoint["rng_states"])
 
     # ------------------------------------------------------------------ diagnostics
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,11 +36,16 @@ class LanguageModelingTask(SeqlabTask):
         vocab = self.spec.vocab_size
         self.embedding = nn.Embedding(vocab, self.backbone.input_size)  # (B, T) -> (B, T, C)
         self.head = nn.Linear(self.backbone.output_size, vocab, bias=False)
-        if self.hparams.model.get("tie_weights", True) and self.backbone.input_size == self.backbone.output_size:
+        if (
+            self.hparams.model.get("tie_weights", True)
+            and self.backbone.input_size == self.backbone.output_size
+        ):
             self.head.weight = self.embedding.weight
         self.tbptt_steps = self.hparams.model.get("tbptt_steps")
         if self.tbptt_steps is not None and int(self.tbptt_steps) < 1:
-            raise SeqlabError("model.tbptt_steps must be a positive number of steps, or null for full BPTT.")
+            raise SeqlabError(
+                "model.tbptt_steps must be a positive number of steps, or null for full BPTT."
+            )
         self.automatic_optimization = self.tbptt_steps is None
         self.grad_clip = self.hparams.model.get("grad_clip")
         self.stateful = bool(self.spec.extra.get("stateful", False))
@@ -77,7 +82,9 @@ class LanguageModelingTask(SeqlabTask):
     def on_train_epoch_start(self) -> None:
         self._state = None
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor | None:
         x, y = batch
         if self.automatic_optimization:
             logits, state = self(x, self._carry(x.shape[0]))
@@ -93,22 +100,27 @@ class LanguageModelingTask(SeqlabTask):
         ``split(k, dim=1)`` makes chunks of k steps (``tensor_split(k)`` would make k chunks).
         The state entering each chunk is detached, so no gradient reaches an earlier chunk.
         """
-        for x_chunk, y_chunk in zip(x.split(self.tbptt_steps, dim=1), y.split(self.tbptt_steps, dim=1), strict=True):
+        for x_chunk, y_chunk in zip(
+            x.split(self.tbptt_steps, dim=1), y.split(self.tbptt_steps, dim=1), strict=True
+        ):
             logits, state = self(x_chunk, detach_state(state))
             yield self._loss(logits, y_chunk), y_chunk.numel(), state
 
     def _tbptt_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         optimizer = self.optimizers()
-        total, count, state = 0.0, 0, None
+        total, count, last_state = 0.0, 0, None
         for loss, tokens, state in self.tbptt_chunks(x, y, self._carry(x.shape[0])):
+            last_state = state
             optimizer.zero_grad()
             self.manual_backward(loss)
             if self.grad_clip:
-                self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+                self.clip_gradients(
+                    optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
+                )
             optimizer.step()
             total += float(loss.detach()) * tokens
             count += tokens
-        self._state = detach_state(state)
+        self._state = detach_state(last_state)
         self.log("train/loss", total / count, prog_bar=True, batch_size=x.shape[0])
 
     def on_train_epoch_end(self) -> None:
@@ -138,7 +150,9 @@ class LanguageModelingTask(SeqlabTask):
         loss = self._loss(logits, y)
         self._nll_sum += loss.double() * y.numel()
         self._tokens += y.numel()
-        self.log(f"{stage}/loss", loss, batch_size=y.numel(), sync_dist=True, prog_bar=stage == "val")
+        self.log(
+            f"{stage}/loss", loss, batch_size=y.numel(), sync_dist=True, prog_bar=stage == "val"
+        )
 
     def _eval_end(self, stage: str) -> None:
         nll_sum = self.all_gather(self._nll_sum).sum()
@@ -199,7 +213,9 @@ class LanguageModelingTask(SeqlabTask):
         context = idx if block is None else idx[:, -block:]
         logits, state = self(context, new_cache() if new_cache else None)
         for _ in range(max_new_tokens):
-            next_id = sample_next(logits[:, -1], temperature=temperature, top_k=top_k, generator=generator)
+            next_id = sample_next(
+                logits[:, -1], temperature=temperature, top_k=top_k, generator=generator
+            )
             idx = torch.cat([idx, next_id], dim=1)
             if on_token is not None:
                 on_token(next_id)
@@ -212,7 +228,11 @@ class LanguageModelingTask(SeqlabTask):
 
 
 def sample_next(
-    logits: torch.Tensor, *, temperature: float, top_k: int | None, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    *,
+    temperature: float,
+    top_k: int | None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """logits (B, V) -> next ids (B, 1). temperature 0 = greedy."""
     if temperature <= 0:

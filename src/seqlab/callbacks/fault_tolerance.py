@@ -1,0 +1,56 @@
+"""Faults lose nothing: interrupted runs save a checkpoint; non-finite losses stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import lightning as L
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN/inf; the last good checkpoint is kept as it was."""
+
+
+class FiniteLossGuard(L.Callback):
+    """Stop at the first non-finite training loss, naming the step and the last checkpoint."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:
+            loss = trainer.callback_metrics.get("train/loss")
+        if loss is None:
+            return
+        value = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+        if math.isfinite(value):
+            return
+        callback = trainer.checkpoint_callback
+        last = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+        kept = (
+            f"the last good checkpoint is kept: {last}" if last else "no checkpoint was written yet"
+        )
+        raise NonFiniteLossError(
+            f"train/loss is {value} at global step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {batch_idx}); {kept}. Fix: lower model.optimizer.lr, set "
+            "trainer.gradient_clip_val, or check the data for extreme values."
+        )
+
+
+class CheckpointOnInterrupt(L.Callback):
+    """On SIGINT/SIGTERM (e.g. SLURM pre-emption) or a crash, save ``<dirpath>/last.ckpt``
+    so ``python train.py resume=<run dir>`` continues from there. Not after a non-finite
+    loss: that state is not worth resuming, and the previous ``last.ckpt`` stays."""
+
+    def __init__(self, dirpath: str, filename: str = "last") -> None:
+        self.path = Path(dirpath) / f"{filename}.ckpt"
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, NonFiniteLossError) or trainer.state.fn != "fit":
+            return
+        if trainer.sanity_checking or trainer.global_step == 0:
+            return
+        log.warning("%s: saving %s before exiting", type(exception).__name__, self.path)
+        trainer.save_checkpoint(self.path)

@@ -1,0 +1,71 @@
+"""Hydra callbacks: a table of every multirun job (overrides -> final metrics) at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def collect_jobs(sweep_dir: Path, metrics: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    for job in sorted(jobs, key=lambda p: int(p.name)):
+        overrides_file = job / ".hydra" / "overrides.yaml"
+        overrides = OmegaConf.load(overrides_file) if overrides_file.is_file() else []
+        row: dict[str, Any] = {"job": int(job.name), "overrides": " ".join(map(str, overrides))}
+        summary_file = job / "summary.json"
+        if summary_file.is_file():
+            summary = json.loads(summary_file.read_text())
+            row["status"] = summary.get("status", "ok")
+            flat = {**summary.get("val", {}), **summary.get("test", {})}
+            for metric in metrics:
+                row[metric] = flat.get(metric, "")
+            row["error"] = summary.get("error", "")
+        else:
+            row.update({"status": "failed", "error": "no summary.json (killed?)"})
+        rows.append(row)
+    return rows
+
+
+class MultirunSummary(Callback):
+    """Writes ``summary.csv`` and ``summary.md`` into the multirun folder."""
+
+    def __init__(self, metrics: list[str] | None = None) -> None:
+        self.metrics = list(metrics or ["val/loss", "test/loss"])
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        rows = collect_jobs(sweep_dir, self.metrics)
+        if not rows:
+            return
+        columns = ["job", "overrides", "status", *self.metrics, "error"]
+        with (sweep_dir / "summary.csv").open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in rows:
+            cells = [_cell(row.get(c, "")) for c in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+        failed = sum(row["status"] != "ok" for row in rows)
+        log.info(
+            "multirun: %d job(s), %d failed; table: %s", len(rows), failed, sweep_dir / "summary.md"
+        )
+        print("\n".join(lines))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("|", "/").replace("\n", " ")[:200]

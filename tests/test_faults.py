@@ -1,0 +1,168 @@
+"""Faults lose nothing: resume, SIGTERM, atomic checkpoints, NaN losses, failing sweep jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from seqlab.callbacks.fault_tolerance import NonFiniteLossError
+from seqlab.cli.train import run
+from seqlab.utils.checkpoint_io import atomic_torch_save
+from tests.conftest import ROOT, compose_config
+
+DETERMINISTIC = [
+    "trainer.max_epochs=3",
+    "trainer.accelerator=cpu",
+    "trainer.deterministic=true",
+    "trainer.limit_train_batches=8",
+    "trainer.limit_val_batches=2",
+    "model.backbone.hidden_size=8",
+    "model.backbone.num_layers=2",
+    "model.backbone.dropout=0.2",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+    "callbacks.early_stopping=null",
+    "logger=csv",
+    "test=false",
+]
+
+
+class SigtermAfterEpoch(L.Callback):
+    """Pre-emption at an epoch boundary, the way SLURM sends it: SIGTERM to ourselves."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    straight = compose_config("train", DETERMINISTIC, tmp_path / "straight")
+    run(straight)
+
+    interrupted = compose_config(
+        "train",
+        [*DETERMINISTIC, "+callbacks.preempt._target_=tests.test_faults.SigtermAfterEpoch", "+callbacks.preempt.epoch=0"],
+        tmp_path / "interrupted",
+    )
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    with pytest.raises(SIGTERMException):
+        run(interrupted)
+    last = tmp_path / "interrupted" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 8  # saved on the way out
+
+    resumed = compose_config("train", [*DETERMINISTIC, f"resume={tmp_path / 'interrupted'}"], tmp_path / "interrupted")
+    run(resumed)
+    a = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
+    b = _weights(last)
+    assert torch.load(last, weights_only=False)["global_step"] == 24
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = compose_config(
+        "train",
+        [*DETERMINISTIC, "model.optimizer.lr=1e30", "trainer.gradient_clip_val=null", "trainer.max_epochs=50"],
+        tmp_path,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"train/loss is (nan|inf) at global step \d+"):
+        run(cfg)
+    for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=False)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values()), ckpt
+
+
+def test_checkpoint_writes_are_atomic(tmp_path):
+    """Kill a process while it writes a big checkpoint: the old file stays intact."""
+    target = tmp_path / "last.ckpt"
+    atomic_torch_save({"good": torch.ones(3)}, target)
+    script = (
+        "import sys, torch; sys.path.insert(0, %r)\n"
+        "from seqlab.utils.checkpoint_io import atomic_torch_save\n"
+        "print('writing', flush=True)\n"
+        "atomic_torch_save({'big': torch.randn(60_000_000)}, %r)\n" % (str(ROOT / "src"), str(target))
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(".last.ckpt.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    writer.kill()
+    writer.wait()
+    assert torch.equal(torch.load(target, weights_only=True)["good"], torch.ones(3))
+
+
+def test_multirun_with_a_failing_job_finishes_the_others_and_writes_a_table(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "-m",
+            "data.csv_path=/no/such.csv,null",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=3",
+            "trainer.limit_val_batches=2",
+            "model.backbone.hidden_size=8",
+            "extras.print_config=false",
+            "logger=csv",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = (tmp_path / "summary.md").read_text()
+    assert "| 0 | data.csv_path=/no/such.csv" in table and "failed" in table
+    assert "SeqlabError: data.csv_path" in table
+    ok = json.loads((tmp_path / "1" / "summary.json").read_text())
+    assert ok["status"] == "ok" and "test/loss" in ok["test"]
+
+
+@pytest.mark.slow
+def test_optuna_sweep_of_three_trials(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "-m",
+            "hparams_search=lstm_stocks_optuna",
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=3",
+            "trainer.limit_val_batches=2",
+            "extras.print_config=false",
+            "logger=csv",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = (tmp_path / "optimization_results.yaml").read_text()
+    assert "best_params" in best and "best_value" in best
+    assert len([p for p in tmp_path.iterdir() if p.name.isdigit()]) == 3
