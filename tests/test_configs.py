@@ -91,3 +91,14 @@ def test_data_configs_instantiate(train_cfg):
             continue  # network sources are opt-in and never built in tests
         datamodule = instantiate(cfg.data)
         assert datamodule is not None
+
+
+@pytest.mark.parametrize("launcher", ["parallel", "slurm"])
+def test_launcher_configs_compose(train_cfg, launcher):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra.core.hydra_config import HydraConfig
+
+    train_cfg(f"hydra/launcher={launcher}", fast=False)
+    target = HydraConfig.get().launcher._target_
+    assert ("Joblib" if launcher == "parallel" else "Slurm") in target

@@ -166,3 +166,23 @@ def test_optuna_sweep_of_three_trials(tmp_path):
     best = (tmp_path / "optimization_results.yaml").read_text()
     assert "best_params" in best and "best_value" in best
     assert len([p for p in tmp_path.iterdir() if p.name.isdigit()]) == 3
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
+    from seqlab.errors import SeqlabError
+    from seqlab.tasks.registry import load_task
+
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "evil.ckpt"
+    torch.save({"seqlab_task": "x", "payload": _Exploit(marker)}, bad)
+    with pytest.raises(SeqlabError, match="is not a PyTorch/Lightning checkpoint"):
+        load_task(str(bad))
+    assert not marker.exists()

@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         OmegaConf.create(task.hparams["data"]),
         OmegaConf.create(dict(cfg.get("data_overrides") or {})),
     )
-    datamodule = instantiate(data_cfg)
+    datamodule = instantiate(data_cfg, _convert_="all")
     datamodule.setup("test")
     trained_on = task.spec.extra.get("data_fingerprint")
     if trained_on and hasattr(datamodule, "fingerprint") and datamodule.fingerprint() != trained_on:

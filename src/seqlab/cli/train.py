@@ -132,7 +132,7 @@ def _run(cfg: DictConfig) -> float | None:
         L.seed_everything(cfg.seed, workers=True)
 
     log.info("data <%s>", cfg.data._target_)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, _convert_="all")  # plain lists: weights_only checkpoints
     datamodule.prepare_data()
     datamodule.setup("fit")
     spec = datamodule.spec
@@ -169,14 +169,14 @@ def _run(cfg: DictConfig) -> float | None:
 
     try:
         if cfg.get("train", True):
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         train_metrics = metrics_of(trainer.callback_metrics, "train/")
         val_metrics = metrics_of(trainer.callback_metrics, "val/")
 
         test_metrics: dict[str, float] = {}
         best = _best_checkpoint(trainer)
         if cfg.get("test", True):
-            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             test_metrics = metrics_of(trainer.callback_metrics, "test/")
 
         summary = {

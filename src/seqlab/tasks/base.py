@@ -23,7 +23,10 @@ def _rng_states() -> dict[str, Any]:
 
     import numpy as np
 
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # tensors and plain Python values only, so checkpoints load with weights_only=True
+    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
 def _set_rng_states(states: dict[str, Any]) -> None:
@@ -32,7 +35,8 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     import numpy as np
 
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     random.setstate(states["python"])
 
 

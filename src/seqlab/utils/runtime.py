@@ -50,12 +50,16 @@ def check_distributed_multirun(cfg: DictConfig) -> None:
     }
     if not (strategy.startswith("ddp") and not strategy.startswith("ddp_spawn") and many):
         return
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise SeqlabError(
-            f"trainer.strategy={strategy} inside a Hydra multirun (-m) would make every rank "
-            "re-run the whole sweep (Hydra #2070). Fix: use trainer.strategy=ddp_spawn for sweeps, "
-            "or launch single runs (e.g. one per SLURM job with hydra/launcher=submitit_slurm)."
-        )
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        return
+    launcher = str(HydraConfig.get().launcher.get("_target_", ""))
+    if "submitit" in launcher or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return  # srun starts every rank itself: Lightning does not re-execute the script
+    raise SeqlabError(
+        f"trainer.strategy={strategy} inside a Hydra multirun (-m) would make every rank "
+        "re-run the whole sweep (Hydra #2070). Fix: use trainer.strategy=ddp_spawn for sweeps, "
+        "or run each job under SLURM (hydra/launcher=slurm), where srun starts the ranks."
+    )
 
 
 def warn_cpu_precision(cfg: DictConfig) -> None:
