@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format bench clean-logs
+.PHONY: help install train test test-all lint format bench dalle clean-logs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,12 @@ test: $(STAMP)  ## run the default test suite (offline, < 5 min on 2 cores)
 
 test-all: $(STAMP)  ## the default suite plus slow tests
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "slow or not slow" $(ARGS)
+
+DALLE_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
+DALLE_RUN ?= logs/dalle/$(DALLE_TIME)
+dalle: $(STAMP)  ## DALL-E in miniature: stage 1 (VQ-VAE), then stage 2 on its checkpoint
+	$(PY) train.py experiment=vqvae_mnist hydra.run.dir=$(DALLE_RUN)/vqvae $(ARGS)
+	$(PY) train.py experiment=dalle_mnist model.tokenizer_ckpt=$(DALLE_RUN)/vqvae/checkpoints/last.ckpt hydra.run.dir=$(DALLE_RUN)/dalle $(ARGS)
 
 lint: $(STAMP)  ## ruff lint + format check and the pre-commit hooks
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pre-commit run --all-files

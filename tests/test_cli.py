@@ -86,3 +86,26 @@ def test_ddp_cpu_two_processes_one_run_dir(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["test/loss"] > 0
     assert not list(tmp_path.glob("logs/*"))  # rank 1 wrote into the same run dir
+
+
+@pytest.mark.slow
+def test_ddp_spawn_two_job_multirun(tmp_path):
+    """The supported way to sweep with DDP on one machine: ddp_spawn, each job its own run."""
+    result = run_cli(
+        "train.py",
+        "-m",
+        *TINY,
+        "trainer=ddp_cpu",
+        "trainer.strategy=ddp_spawn",
+        "seed=1,2",
+        "logger=wandb",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        home=tmp_path,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (tmp_path / "sweep" / "summary.md").read_text()
+    assert table.count("| ok |") == 2, table
+    for job in ("0", "1"):
+        summary = json.loads((tmp_path / "sweep" / job / "summary.json").read_text())
+        assert summary["test"]["test/loss"] > 0

@@ -57,7 +57,11 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
 
     interrupted = compose_config(
         "train",
-        [*DETERMINISTIC, "+callbacks.preempt._target_=tests.test_faults.SigtermAfterEpoch", "+callbacks.preempt.epoch=0"],
+        [
+            *DETERMINISTIC,
+            "+callbacks.preempt._target_=tests.test_faults.SigtermAfterEpoch",
+            "+callbacks.preempt.epoch=0",
+        ],
         tmp_path / "interrupted",
     )
     from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -67,7 +71,9 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     last = tmp_path / "interrupted" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 8  # saved on the way out
 
-    resumed = compose_config("train", [*DETERMINISTIC, f"resume={tmp_path / 'interrupted'}"], tmp_path / "interrupted")
+    resumed = compose_config(
+        "train", [*DETERMINISTIC, f"resume={tmp_path / 'interrupted'}"], tmp_path / "interrupted"
+    )
     run(resumed)
     a = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     b = _weights(last)
@@ -79,7 +85,12 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = compose_config(
         "train",
-        [*DETERMINISTIC, "model.optimizer.lr=1e30", "trainer.gradient_clip_val=null", "trainer.max_epochs=50"],
+        [
+            *DETERMINISTIC,
+            "model.optimizer.lr=1e30",
+            "trainer.gradient_clip_val=null",
+            "trainer.max_epochs=50",
+        ],
         tmp_path,
     )
     with pytest.raises(NonFiniteLossError, match=r"train/loss is (nan|inf) at global step \d+"):
@@ -94,10 +105,10 @@ def test_checkpoint_writes_are_atomic(tmp_path):
     target = tmp_path / "last.ckpt"
     atomic_torch_save({"good": torch.ones(3)}, target)
     script = (
-        "import sys, torch; sys.path.insert(0, %r)\n"
+        f"import sys, torch; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
         "from seqlab.utils.checkpoint_io import atomic_torch_save\n"
         "print('writing', flush=True)\n"
-        "atomic_torch_save({'big': torch.randn(60_000_000)}, %r)\n" % (str(ROOT / "src"), str(target))
+        f"atomic_torch_save({{'big': torch.randn(25_000_000)}}, {str(target)!r})\n"
     )
     writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline().strip() == "writing"

@@ -16,9 +16,18 @@ class NonFiniteLossError(RuntimeError):
 
 
 class FiniteLossGuard(L.Callback):
-    """Stop at the first non-finite training loss, naming the step and the last checkpoint."""
+    """Stop at the first non-finite training loss, naming the step and the last checkpoint.
+
+    Reading the loss value synchronises a GPU with the host: on a GPU raise
+    ``check_every_n_steps`` (the step in the message is then the first checked one).
+    """
+
+    def __init__(self, check_every_n_steps: int = 1) -> None:
+        self.check_every_n_steps = max(int(check_every_n_steps), 1)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.check_every_n_steps:
+            return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is None:
             loss = trainer.callback_metrics.get("train/loss")

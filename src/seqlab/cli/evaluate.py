@@ -43,6 +43,19 @@ def run(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     trainer.test(task, datamodule=datamodule)
     test_metrics = metrics_of(trainer.callback_metrics, "test/")
+    if hasattr(task, "generate_images") and cfg.get("classifier_ckpt"):
+        from seqlab.evaluation.text_to_image import evaluate_text_to_image
+
+        classifier, _ = load_task(cfg.classifier_ckpt)
+        test_metrics.update(
+            evaluate_text_to_image(
+                task,
+                classifier,
+                datamodule,
+                per_digit=int(cfg.images_per_digit),
+                seed=int(cfg.seed),
+            )
+        )
 
     output_dir = Path(cfg.paths.output_dir)
     result = {

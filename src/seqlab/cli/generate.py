@@ -32,6 +32,54 @@ class StreamPrinter:
         self.printed = len(text)
 
 
+def draw_images(task, cfg: DictConfig) -> Path:
+    """Text-to-image checkpoints: ``num_images`` drawings of ``prompt`` as one PNG grid."""
+    import torch
+
+    from seqlab.callbacks.image_samples import image_grid
+
+    task.to(cfg.device)
+    generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed))
+    count = int(cfg.get("num_images") or 16)
+    images = task.generate_images(
+        [str(cfg.prompt)] * count,
+        temperature=float(cfg.temperature),
+        top_k=cfg.top_k,
+        generator=generator,
+    )
+    per_row = min(count, 8)
+    rows = [str(cfg.prompt)] + [""] * ((count - 1) // per_row)
+    padded = torch.cat([images, images.new_zeros(len(rows) * per_row - count, *images.shape[1:])])
+    fig = image_grid(task.to_pixels(padded), rows, per_row)
+    output = Path(cfg.paths.output_dir) / "images.png"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110, bbox_inches="tight")
+    if cfg.get("wandb", True):
+        _log_to_wandb(output, cfg)
+    log.info("images saved: %s", output)
+    print(output)
+    return output
+
+
+def _log_to_wandb(path: Path, cfg: DictConfig) -> None:
+    import wandb
+
+    from seqlab.tracking import resolve_wandb_mode
+
+    mode, _ = resolve_wandb_mode()
+    if mode == "disabled":
+        return
+    run = wandb.init(
+        project="seqlab",
+        job_type="generate",
+        dir=str(path.parent),
+        mode=mode,
+        config={"prompt": str(cfg.prompt)},
+    )
+    run.log({"generated": wandb.Image(str(path), caption=str(cfg.prompt))})
+    run.finish()
+
+
 def run(cfg: DictConfig) -> list[str]:
     import torch
 
@@ -40,6 +88,8 @@ def run(cfg: DictConfig) -> list[str]:
 
     set_threads(cfg.get("threads"))
     task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
+    if hasattr(task, "generate_images"):
+        return [str(draw_images(task, cfg))]
     if not hasattr(task, "generate"):
         raise SeqlabError(
             f"ckpt_path: '{cfg.ckpt_path}' is a {task.spec.task} checkpoint; generate.py samples "

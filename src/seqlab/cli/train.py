@@ -84,7 +84,11 @@ def run(cfg: DictConfig) -> float | None:
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(
             output_dir / "summary.json",
-            {"status": "failed", "error": f"{type(err).__name__}: {err}", "run_dir": str(output_dir)},
+            {
+                "status": "failed",
+                "error": f"{type(err).__name__}: {err}",
+                "run_dir": str(output_dir),
+            },
         )
         _finish_failed_wandb()
         return float("nan")
@@ -108,8 +112,6 @@ def _finish_failed_wandb() -> None:
 
 
 def _run(cfg: DictConfig) -> float | None:
-    from seqlab.utils.runtime import quiet_lightning_logging, set_threads, warn_cpu_precision
-
     import lightning as L
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
@@ -120,6 +122,7 @@ def _run(cfg: DictConfig) -> float | None:
     from seqlab.utils.checkpoint_io import AtomicCheckpointIO
     from seqlab.utils.config_tree import print_config_tree
     from seqlab.utils.instantiators import instantiate_group
+    from seqlab.utils.runtime import quiet_lightning_logging, set_threads, warn_cpu_precision
 
     quiet_lightning_logging()
     set_threads(cfg.get("threads"))

@@ -783,6 +783,10 @@ class GPTBackbone(_SelfAttentionStack):
         # x: (B, T, n_embd) -> (B, T, n_embd); state: None, or a cache to continue from
         return self._run(x, causal=True, cache=state)[0], state
 
+    def attention_maps(self, x: Tensor) -> list[Tensor]:
+        """Per-layer causal attention weights, each (B, H, T, T), via the naive path."""
+        return self._run(x, causal=True, need_weights=True)[1]
+
 
 @dataclass
 class GPTConfig:

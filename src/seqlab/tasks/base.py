@@ -25,7 +25,13 @@ def _rng_states() -> dict[str, Any]:
 
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     # tensors and plain Python values only, so checkpoints load with weights_only=True
-    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+    numpy_state = [
+        kind,
+        torch.from_numpy(keys.astype(np.int64)),
+        int(pos),
+        int(has_gauss),
+        float(cached),
+    ]
     return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
@@ -88,7 +94,11 @@ class SeqlabTask(L.LightningModule):
         checkpoint["rng_states"] = _rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
+        if (
+            "rng_states" in checkpoint
+            and self._trainer is not None
+            and self.trainer.state.fn == "fit"
+        ):
             _set_rng_states(checkpoint["rng_states"])
 
     # ------------------------------------------------------------------ diagnostics

@@ -38,9 +38,10 @@ class ForecastingTask(SeqlabTask):
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         super().__init__(model=model, spec=spec, data=data)
-        width = self.backbone.input_size
+        width = getattr(self.backbone, "input_size", None) or self.backbone.dim
+        out_width = getattr(self.backbone, "output_size", None) or self.backbone.dim
         self.input_proj = nn.Linear(self.spec.num_features, width)  # (B, T, F) -> (B, T, width)
-        self.head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
+        self.head = nn.Linear(out_width, self.spec.num_targets)
         self.target_mean = float(self.spec.extra["target_mean"])
         self.target_std = float(self.spec.extra["target_std"])
         self.val_metrics = _forecast_metrics()

@@ -33,6 +33,11 @@ class LanguageModelingTask(SeqlabTask):
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         super().__init__(model=model, spec=spec, data=data)
+        if getattr(self.backbone, "bidirectional", False):
+            raise SeqlabError(
+                "model.backbone.bidirectional=true reads the future, so it cannot be a language "
+                "model (it would see the token it predicts). Fix: model.backbone.bidirectional=false."
+            )
         vocab = self.spec.vocab_size
         self.embedding = nn.Embedding(vocab, self.backbone.input_size)  # (B, T) -> (B, T, C)
         self.head = nn.Linear(self.backbone.output_size, vocab, bias=False)

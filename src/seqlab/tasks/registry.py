@@ -19,6 +19,8 @@ from seqlab.tasks.base import to_plain
 TASKS: dict[str, str] = {
     "forecasting": "seqlab.tasks.forecasting.ForecastingTask",
     "language_modeling": "seqlab.tasks.language_modeling.LanguageModelingTask",
+    "classification": "seqlab.tasks.classification.ClassificationTask",
+    "text_to_image": "seqlab.tasks.text_to_image.TextToImageTask",
 }
 
 # backbone class -> tasks it can serve (sequence backbones read (B, T, C) inputs).
@@ -29,12 +31,46 @@ BACKBONE_TASKS: dict[str, tuple[str, ...]] = {
     "seqlab.nn.recurrent.GRU": SEQUENCE_TASKS,
     "seqlab.nn.ar.AR": SEQUENCE_TASKS,
     "seqlab.nn.transformer.GPTBackbone": SEQUENCE_TASKS,
+    # bidirectional: it sees the whole window, so it cannot be a language model
+    "seqlab.nn.transformer.TransformerEncoder": ("forecasting", "classification"),
+    "seqlab.nn.transformer.EncoderDecoder": ("forecasting",),
+    "seqlab.nn.vit.ViT": ("classification",),
+    # stage 1 of text-to-image trains on any image data; stage 2 needs captions
+    "seqlab.nn.image_tokenizer.VQVAE": ("text_to_image", "classification"),
+    "seqlab.nn.dalle.DALLE": ("text_to_image",),
+}
+
+
+# (task, backbone) pairs served by a specialised task module.
+_SEQ2SEQ = "seqlab.tasks.seq2seq.Seq2SeqForecastingTask"
+_TOKENIZER = "seqlab.tasks.image_tokenizer.ImageTokenizerTask"
+TASK_FOR_BACKBONE: dict[tuple[str, str], str] = {
+    ("forecasting", "seqlab.nn.transformer.EncoderDecoder"): _SEQ2SEQ,
+    ("text_to_image", "seqlab.nn.image_tokenizer.VQVAE"): _TOKENIZER,
+    ("classification", "seqlab.nn.image_tokenizer.VQVAE"): _TOKENIZER,
+}
+
+
+# backbone class -> its `model=` config name, for error messages
+MODEL_NAMES: dict[str, str] = {
+    "seqlab.nn.recurrent.RNN": "rnn",
+    "seqlab.nn.recurrent.LSTM": "lstm",
+    "seqlab.nn.recurrent.GRU": "gru",
+    "seqlab.nn.ar.AR": "ar",
+    "seqlab.nn.transformer.GPTBackbone": "gpt",
+    "seqlab.nn.transformer.TransformerEncoder": "transformer",
+    "seqlab.nn.transformer.EncoderDecoder": "seq2seq",
+    "seqlab.nn.vit.ViT": "vit",
+    "seqlab.nn.image_tokenizer.VQVAE": "vqvae",
+    "seqlab.nn.dalle.DALLE": "dalle",
 }
 
 
 def models_for(task: str) -> list[str]:
     return sorted(
-        t.rsplit(".", 1)[-1].lower() for t, tasks in BACKBONE_TASKS.items() if task in tasks
+        MODEL_NAMES.get(t, t.rsplit(".", 1)[-1].lower())
+        for t, tasks in BACKBONE_TASKS.items()
+        if task in tasks
     )
 
 
@@ -48,10 +84,10 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
     supported = BACKBONE_TASKS.get(target)
     if supported is not None and spec.task not in supported:
         raise SeqlabError(
-            f"model: backbone {target} cannot do {spec.task}; models that fit this data: "
+            f"model={MODEL_NAMES.get(target, target)} cannot do {spec.task}; models that fit this data: "
             f"{', '.join(models_for(spec.task))}."
         )
-    task_cls = get_class(TASKS[spec.task])
+    task_cls = get_class(TASK_FOR_BACKBONE.get((spec.task, target), TASKS[spec.task]))
     return task_cls(model=model, spec=spec.to_dict(), data=to_plain(data))
 
 
@@ -68,7 +104,9 @@ def load_task(ckpt_path: str | None, map_location: str = "cpu"):
             "checkpoints/ folder (quote it: 'ckpt_path=\"...epoch=3.ckpt\"')."
         )
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+        # weights_only: unpickling is restricted to tensors and plain containers, so a
+        # checkpoint file cannot run code when it is loaded.
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise SeqlabError(
             f"ckpt_path: '{path}' is not a PyTorch/Lightning checkpoint ({type(err).__name__}). "

