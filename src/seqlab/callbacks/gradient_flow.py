@@ -22,7 +22,8 @@ class GradientFlow(L.Callback):
         self.steps: list[int] = []
         self.norms: list[np.ndarray] = []
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # before the optimiser step: global step 0 is the network at initialisation
         if not hasattr(pl_module, "input_gradient_norms") or not trainer.is_global_zero:
             return
         if trainer.global_step % self.every_n_steps != 0 or trainer.global_step in self.steps:

@@ -41,10 +41,10 @@ class LanguageModelingTask(SeqlabTask):
         vocab = self.spec.vocab_size
         self.embedding = nn.Embedding(vocab, self.backbone.input_size)  # (B, T) -> (B, T, C)
         self.head = nn.Linear(self.backbone.output_size, vocab, bias=False)
-        if (
-            self.hparams.model.get("tie_weights", True)
-            and self.backbone.input_size == self.backbone.output_size
-        ):
+        tie = self.hparams.model.get("tie_weights", True)
+        if tie and self.backbone.input_size == self.backbone.output_size:
+            # nanoGPT's init: with N(0, 1) embeddings a tied head starts with huge logits
+            nn.init.normal_(self.embedding.weight, mean=0.0, std=0.02)
             self.head.weight = self.embedding.weight
         self.tbptt_steps = self.hparams.model.get("tbptt_steps")
         if self.tbptt_steps is not None and int(self.tbptt_steps) < 1:

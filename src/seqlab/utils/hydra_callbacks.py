@@ -69,3 +69,56 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value).replace("|", "/").replace("\n", " ")[:200]
+
+
+class GradientFlowComparison(Callback):
+    """After a multirun: one figure comparing ‖∂L_T/∂x_t‖ over t across the jobs (e.g.
+    rnn vs lstm vs gru), from each job's ``gradient_flow.csv`` (first and last logged step)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        import numpy as np
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        curves = []
+        for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()):
+            table = job / "gradient_flow.csv"
+            if not table.is_file():
+                continue
+            rows = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)
+            overrides_file = job / ".hydra" / "overrides.yaml"
+            overrides = (
+                list(map(str, OmegaConf.load(overrides_file))) if overrides_file.is_file() else []
+            )
+            curves.append(
+                (
+                    overrides or [job.name],
+                    rows[0, 1:],
+                    rows[-1, 1:],
+                    int(rows[0, 0]),
+                    int(rows[-1, 0]),
+                )
+            )
+        if not curves:
+            return
+        common = set.intersection(*(set(c[0]) for c in curves))
+        curves = [(" ".join(o for o in c[0] if o not in common) or "job", *c[1:]) for c in curves]
+        from seqlab.callbacks.media import matplotlib_headless
+
+        matplotlib_headless()
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+        for label, first, last, *_steps in curves:
+            axes[0].semilogy(first, label=label)
+            axes[1].semilogy(last, label=label)
+        axes[0].set_title(f"at initialisation (step {curves[0][3]})")
+        axes[1].set_title(f"after training (step {curves[0][4]})")
+        for ax in axes:
+            ax.set_xlabel("input time step t (the loss is at the last step)")
+        axes[0].set_ylabel("‖∂L_T / ∂x_t‖")
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        out = sweep_dir / "gradient_flow_comparison.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        log.info("gradient flow comparison: %s", out)
