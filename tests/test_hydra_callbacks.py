@@ -14,7 +14,9 @@ def _fake_sweep(root, models=("rnn", "lstm")):
     for num, model in enumerate(models):
         job = root / str(num)
         (job / ".hydra").mkdir(parents=True)
-        OmegaConf.save(OmegaConf.create([f"model={model}", "seed=1"]), job / ".hydra" / "overrides.yaml")
+        OmegaConf.save(
+            OmegaConf.create([f"model={model}", "seed=1"]), job / ".hydra" / "overrides.yaml"
+        )
         decay = 0.5 if model == "rnn" else 0.95
         profile = decay ** np.arange(10)[::-1]
         rows = np.vstack([np.r_[0, profile], np.r_[40, profile * 2]])
