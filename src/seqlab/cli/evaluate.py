@@ -54,6 +54,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 datamodule,
                 per_digit=int(cfg.images_per_digit),
                 seed=int(cfg.seed),
+                temperature=float(cfg.get("temperature", 1.0)),
+                top_k=cfg.get("top_k"),
             )
         )
 

@@ -31,7 +31,14 @@ def _nearest_distance(queries: torch.Tensor, reference: torch.Tensor) -> torch.T
 
 @torch.no_grad()
 def evaluate_text_to_image(
-    task, classifier, datamodule, *, per_digit: int = 50, seed: int = 0, temperature: float = 1.0
+    task,
+    classifier,
+    datamodule,
+    *,
+    per_digit: int = 50,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
 ) -> dict[str, float]:
     task.eval()
     classifier.eval()
@@ -41,7 +48,7 @@ def evaluate_text_to_image(
     drawn = []
     for start in range(0, len(prompts), 100):
         images = task.generate_images(
-            prompts[start : start + 100], temperature=temperature, generator=generator
+            prompts[start : start + 100], temperature=temperature, top_k=top_k, generator=generator
         )
         drawn.append(task.to_pixels(images))
     generated = torch.cat(drawn)
@@ -66,4 +73,5 @@ def evaluate_text_to_image(
         "t2i/nearest_train_distance_generated": float(generated_nn.median()),
         "t2i/nearest_train_distance_real_test": float(test_nn.median()),
         "t2i/images": float(len(labels)),
+        "t2i/temperature": float(temperature),
     }
