@@ -125,13 +125,15 @@ def test_generation_is_reproducible_and_cache_matches_recompute():
 
 
 def test_config_errors_name_the_field():
-    with pytest.raises(SeqlabError, match=r"model\.dim \(30\).*model\.n_head \(4\)"):
+    with pytest.raises(
+        SeqlabError, match=r"model\.backbone\.dim \(30\).*model\.backbone\.n_head \(4\)"
+    ):
         small(dim=30)
-    with pytest.raises(SeqlabError, match=r"model\.grid_size"):
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.grid_size"):
         small(grid_size=(3, 3))
-    with pytest.raises(SeqlabError, match=r"model\.text_loss_weight"):
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.text_loss_weight"):
         small(text_loss_weight=-1.0)
-    with pytest.raises(SeqlabError, match=r"model\.pad_id"):
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.pad_id"):
         small(pad_id=V_TXT)
     with pytest.raises(ValueError, match="expected text"):
         small()(torch.zeros(2, L + 1, dtype=torch.long), torch.zeros(2, N, dtype=torch.long))

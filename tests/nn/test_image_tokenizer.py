@@ -137,11 +137,11 @@ def test_short_training_lowers_reconstruction_error():
 
 
 def test_config_errors_name_the_field():
-    with pytest.raises(SeqlabError, match=r"model\.tokenizer\.downsample"):
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.downsample"):
         small(downsample=3)
-    with pytest.raises(SeqlabError, match=r"model\.tokenizer\.output"):
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.output"):
         small(output="tanh")
-    with pytest.raises(SeqlabError, match=r"model\.tokenizer\.image_size"):
+    with pytest.raises(SeqlabError, match=r"model\.backbone\.image_size"):
         small(image_size=[8])
     with pytest.raises(ValueError, match="expected images"):
         small().encode(torch.randn(2, 1, 28, 28))

@@ -26,19 +26,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
+from seqlab.nn.checks import check_int as _check_int
+from seqlab.nn.checks import field as _field
 from seqlab.nn.transformer import ATTN_IMPLS, GPTBackbone, TransformerCache
 
 __all__ = ["DALLE"]
-
-
-def _field(name: str) -> str:
-    return f"model.{name}"
-
-
-def _check_int(name: str, value: object, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SeqlabError(f"{_field(name)} must be an integer >= {least}, got {value!r}")
-    return value
 
 
 class DALLE(nn.Module):

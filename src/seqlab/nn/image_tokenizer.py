@@ -29,7 +29,6 @@ Sizes: each stride-2 level uses kernel 4 on even sizes (exact halving) and kerne
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
@@ -37,42 +36,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
+from seqlab.nn.checks import check_int as _check_int
+from seqlab.nn.checks import field as _field
+from seqlab.nn.checks import image_hw as _image_hw
 
 __all__ = ["VQVAE", "VectorQuantizer"]
 
 OUTPUTS = ("linear", "sigmoid")
 
 
-def _field(name: str) -> str:
-    return f"model.tokenizer.{name}"
-
-
-def _check_int(name: str, value: object, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SeqlabError(f"{_field(name)} must be an integer >= {least}, got {value!r}")
-    return value
-
-
 def _check_number(name: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise SeqlabError(f"{_field(name)} must be a number in [{low}, {high}], got {value!r}")
     return float(value)
-
-
-def _image_hw(image_size: object) -> tuple[int, int]:
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        size = (image_size, image_size)
-    elif isinstance(image_size, Sequence) and not isinstance(image_size, str):
-        size = tuple(image_size)
-    else:
-        size = ()
-    if len(size) != 2:
-        raise SeqlabError(
-            f"{_field('image_size')} must be an integer or [height, width], got {image_size!r}"
-        )
-    for value in size:
-        _check_int("image_size", value)
-    return int(size[0]), int(size[1])
 
 
 class VectorQuantizer(nn.Module):
