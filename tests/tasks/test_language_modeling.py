@@ -152,3 +152,25 @@ def test_train_generate_end_to_end(train_cfg, tmp_path):
     assert sample.startswith("KING:") and len(sample) > len("KING:")
     again = generate(gen_cfg)[0]
     assert again == sample  # seed= makes it reproducible
+
+
+def test_forecasting_tbptt_truncates_the_window():
+    """On prices: with tbptt_steps=k only the last k steps of the window get a gradient."""
+    from seqlab.tasks.forecasting import ForecastingTask
+
+    spec = DataSpec(
+        task="forecasting",
+        num_features=3,
+        num_targets=1,
+        seq_len=12,
+        extra={"target_mean": 0.0, "target_std": 1.0},
+    )
+    model = {"backbone": LSTM, "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True}}
+    torch.manual_seed(0)
+    full = ForecastingTask(model=model, spec=spec.to_dict())
+    truncated = ForecastingTask(model={**model, "tbptt_steps": 4}, spec=spec.to_dict())
+    truncated.load_state_dict(full.state_dict())
+    x = torch.randn(2, 12, 3, requires_grad=True)
+    truncated(x).sum().backward()
+    assert x.grad[:, :8].abs().sum() == 0 and x.grad[:, 8:].abs().sum() > 0
+    assert torch.allclose(full(x), truncated(x), atol=1e-6)  # same forecast, shorter gradient

@@ -16,6 +16,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 from torchmetrics.classification import BinaryAccuracy
 
 from seqlab.tasks.base import SeqlabTask
+from seqlab.tasks.state import detach_state
 
 
 def _forecast_metrics() -> MetricCollection:
@@ -50,9 +51,24 @@ class ForecastingTask(SeqlabTask):
         self._test_chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, F) normalised features -> (B, horizon) normalised forecast."""
-        hidden, _ = self.backbone(self.input_proj(x))  # (B, T, H)
-        return self.head(hidden[:, -1])  # (B, horizon)
+        """x: (B, T, F) normalised features -> (B, horizon) normalised forecast.
+
+        With ``model.tbptt_steps=k`` (recurrent backbones) the window is read in chunks of k
+        steps; the state is carried forward detached, so the loss at the end of the window
+        back-propagates through the last chunk only (truncated BPTT; one optimiser step per
+        window, since a forecast has one loss)."""
+        inputs = self.input_proj(x)  # (B, T, width)
+        k = self.hparams.model.get("tbptt_steps")
+        if not k or k >= inputs.shape[1]:
+            hidden, _ = self.backbone(inputs)  # (B, T, H)
+            return self.head(hidden[:, -1])  # (B, horizon)
+        chunks = inputs.split(int(k), dim=1)
+        state = None
+        for chunk in chunks[:-1]:
+            _, state = self.backbone(chunk, state)
+            state = detach_state(state)
+        hidden, _ = self.backbone(chunks[-1], state)
+        return self.head(hidden[:, -1])
 
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.input_proj(x)
