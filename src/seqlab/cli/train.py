@@ -206,11 +206,12 @@ def _run(cfg: DictConfig) -> float | None:
                         {f"final/{k}": v for k, v in test_metrics.items()}
                     )
                     announce_wandb(logger)
-            if test_metrics:
-                print_results(test_metrics, f"test metrics ({spec.task}) vs baseline")
-            log.info("run folder: %s", output_dir)
     finally:
         finish_wandb()
+    if trainer.is_global_zero:  # last, after W&B's own summary
+        if test_metrics:
+            print_results(test_metrics, f"test metrics ({spec.task}) vs baseline")
+        log.info("run folder: %s", output_dir)
 
     return _optimized_value(
         cfg.get("optimized_metric"), trainer, {**train_metrics, **val_metrics, **test_metrics}
