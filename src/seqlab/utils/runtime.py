@@ -42,13 +42,15 @@ def check_distributed_multirun(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     trainer = cfg.get("trainer", {})
-    strategy = str(trainer.get("strategy", "auto"))
+    raw = trainer.get("strategy", "auto")
+    strategy = str(raw.get("_target_", "") if hasattr(raw, "get") else raw).lower()
     devices = trainer.get("devices", 1)
     many = (isinstance(devices, int) and (devices > 1 or devices == -1)) or str(devices) in {
         "-1",
         "auto",
     }
-    if not (strategy.startswith("ddp") and not strategy.startswith("ddp_spawn") and many):
+    relaunches = ("ddp" in strategy and "spawn" not in strategy) or "fsdp" in strategy
+    if not (relaunches and many):
         return
     if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
         return
