@@ -197,3 +197,17 @@ def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
     with pytest.raises(SeqlabError, match="is not a PyTorch/Lightning checkpoint"):
         load_task(str(bad))
     assert not marker.exists()
+
+
+def test_epoch_seeded_sampler_depends_only_on_seed_and_epoch():
+    from seqlab.data.samplers import EpochSeededSampler
+
+    a, b = EpochSeededSampler(50, seed=3), EpochSeededSampler(50, seed=3)
+    a.set_epoch(2)
+    list(b)  # an earlier pass (as before an interruption) changes nothing
+    b.set_epoch(2)
+    assert list(a) == list(b) and sorted(a) == list(range(50))
+    b.set_epoch(3)
+    assert list(a) != list(b)
+    draws = EpochSeededSampler(10, num_samples=25, replacement=True, seed=1)
+    assert len(list(draws)) == 25

@@ -89,12 +89,13 @@ def announce_wandb(logger) -> None:
         log.info("W&B run: %s", getattr(run, "url", run_dir))
 
 
-def finish_wandb() -> None:
-    """Close the active W&B run so that the next multirun job starts its own."""
+def finish_wandb(exit_code: int = 0) -> None:
+    """Close the active W&B run (failed when ``exit_code`` != 0) so that the next multirun
+    job starts its own."""
     import sys
 
     if "wandb" in sys.modules:
         import wandb
 
         if wandb.run is not None:
-            wandb.finish()
+            wandb.finish(exit_code=exit_code)

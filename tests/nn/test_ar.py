@@ -111,7 +111,7 @@ def test_runs_under_cpu_bf16_autocast():
     ],
 )
 def test_bad_arguments(kwargs, field):
-    with pytest.raises(ValueError, match=rf"model\.{field}"):
+    with pytest.raises(ValueError, match=rf"model\.backbone\.{field}"):
         AR(**kwargs)
 
 

@@ -311,14 +311,16 @@ def test_scratch_under_cpu_bf16_autocast(kind, variant):
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_bad_impl(kind):
-    with pytest.raises(ValueError, match=r"model\.impl.*'cudnn'"):
+    with pytest.raises(ValueError, match=r"model\.backbone\.impl.*'cudnn'"):
         OURS[kind](input_size=3, impl="cudnn")
 
 
 def test_classic_gru_has_no_fused_kernel():
-    with pytest.raises(ValueError, match=r"model\.variant=classic.*model\.impl=scratch"):
+    with pytest.raises(
+        ValueError, match=r"model\.backbone\.variant=classic.*model\.backbone\.impl=scratch"
+    ):
         GRU(input_size=3, impl="fused", variant="classic")
-    with pytest.raises(ValueError, match=r"model\.variant"):
+    with pytest.raises(ValueError, match=r"model\.backbone\.variant"):
         GRU(input_size=3, impl="scratch", variant="cho")
 
 
@@ -336,7 +338,7 @@ def test_classic_gru_has_no_fused_kernel():
 )
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_bad_arguments(kind, kwargs, field):
-    with pytest.raises(ValueError, match=rf"model\.{field}"):
+    with pytest.raises(ValueError, match=rf"model\.backbone\.{field}"):
         OURS[kind](**kwargs)
 
 

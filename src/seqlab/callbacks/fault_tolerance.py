@@ -61,5 +61,16 @@ class CheckpointOnInterrupt(L.Callback):
             return
         if trainer.sanity_checking or trainer.global_step == 0:
             return
+        everywhere = (
+            isinstance(exception, KeyboardInterrupt) or "SIGTERM" in type(exception).__name__
+        )
+        if trainer.world_size > 1 and not everywhere:
+            # saving waits at a barrier: after a crash on one rank only, the others never come
+            log.warning(
+                "%s on one of %d ranks: no checkpoint on the way out",
+                type(exception).__name__,
+                trainer.world_size,
+            )
+            return
         log.warning("%s: saving %s before exiting", type(exception).__name__, self.path)
         trainer.save_checkpoint(self.path)

@@ -24,7 +24,16 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return task(*args, **kwargs)
+            try:
+                return task(*args, **kwargs)
+            except Exception as err:
+                # Hydra wraps errors raised while instantiating a config node
+                cause = err.__cause__
+                if type(err).__name__ == "InstantiationException" and isinstance(
+                    cause, SeqlabError
+                ):
+                    raise cause from None
+                raise
         except SeqlabError as err:
             if _in_multirun():
                 raise  # the sweep decides what a failed job means

@@ -90,7 +90,6 @@ def run(cfg: DictConfig) -> float | None:
                 "run_dir": str(output_dir),
             },
         )
-        _finish_failed_wandb()
         return float("nan")
 
 
@@ -99,16 +98,6 @@ def _in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def _finish_failed_wandb() -> None:
-    import sys
-
-    if "wandb" in sys.modules:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish(exit_code=1)
 
 
 def _run(cfg: DictConfig) -> float | None:
@@ -206,8 +195,10 @@ def _run(cfg: DictConfig) -> float | None:
                         {f"final/{k}": v for k, v in test_metrics.items()}
                     )
                     announce_wandb(logger)
-    finally:
-        finish_wandb()
+    except BaseException:
+        finish_wandb(exit_code=1)  # the W&B run shows as failed, not finished
+        raise
+    finish_wandb()
     if trainer.is_global_zero:  # last, after W&B's own summary
         if test_metrics:
             print_results(test_metrics, f"test metrics ({spec.task}) vs baseline")

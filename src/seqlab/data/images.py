@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from seqlab.data.hub import hub_unreachable_reason
 from seqlab.data.package_files import package_file
+from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
@@ -295,7 +296,7 @@ class ImageDataModule(L.LightningDataModule):
         return DataLoader(
             TensorDataset(data.images, data.labels),
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=EpochSeededSampler(len(data.labels)) if train else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate,

@@ -24,6 +24,7 @@ from seqlab.data.captions import (
     measure_attributes,
 )
 from seqlab.data.images import ImageBatch, MNISTDataModule
+from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 
 
@@ -106,7 +107,7 @@ class MNISTCaptionsDataModule(MNISTDataModule):
         return DataLoader(
             TensorDataset(index),
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=EpochSeededSampler(len(index)) if train else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=CaptionBatch(self, split, fresh=train),

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from seqlab.data.package_files import package_file
+from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
@@ -180,6 +181,19 @@ def make_windows(
     return inputs, targets
 
 
+def _integer(name: str, value: Any, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise SeqlabError(f"data.{name}={value!r} must be an integer >= {least}.")
+    return value
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise SeqlabError(f"data.{name}={value!r} must be a number.") from err
+
+
 class StockDataModule(L.LightningDataModule):
     """Daily prices of a few tickers → (window of features, next ``horizon`` returns)."""
 
@@ -204,11 +218,14 @@ class StockDataModule(L.LightningDataModule):
         self.tickers = list(tickers) if tickers else None
         self.features = list(features)
         self.target = target
-        self.window = int(window)
-        self.horizon = int(horizon)
-        self.train_frac, self.val_frac = float(train_frac), float(val_frac)
-        self.batch_size = int(batch_size)
-        self.num_workers = int(num_workers)
+        self.window = _integer("window", window, least=1)
+        self.horizon = _integer("horizon", horizon, least=1)
+        self.train_frac, self.val_frac = (
+            _number("train_frac", train_frac),
+            _number("val_frac", val_frac),
+        )
+        self.batch_size = _integer("batch_size", batch_size, least=1)
+        self.num_workers = _integer("num_workers", num_workers, least=0)
         self.csv_path = csv_path
         self.source = source
         self.start, self.end = start, end
@@ -374,7 +391,7 @@ class StockDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochSeededSampler(len(dataset)) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -37,9 +37,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from seqlab.data.ngram import NGramLM
+from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.data.tokenizers import BPETokenizer, CharTokenizer
 from seqlab.errors import SeqlabError
@@ -688,8 +689,9 @@ class ShakespeareDataModule(L.LightningDataModule):
         num = self.train_samples_per_epoch
         if num is None:
             num = max(1, tokens.numel() // self.block_size)
-        gen = torch.Generator().manual_seed(self.seed)
-        sampler = RandomSampler(ds, replacement=True, num_samples=num, generator=gen)
+        # order from (run seed, epoch): a resumed run draws the same windows, and
+        # `-m seed=1,2,3` draws different ones (data.seed fixes the play split only)
+        sampler = EpochSeededSampler(len(ds), num_samples=num, replacement=True)
         return self._loader(ds, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:

@@ -38,7 +38,9 @@ class AR(nn.Module):
             ("output_size", output_size, 1),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise SeqlabError(f"model.{field} must be an integer >= {least}, got {value!r}")
+                raise SeqlabError(
+                    f"model.backbone.{field} must be an integer >= {least}, got {value!r}"
+                )
         self.input_size = input_size
         self.order = order
         self.hidden_size = hidden_size

@@ -190,7 +190,7 @@ def _map_state(state: State | None, fn: Callable[[Tensor], Tensor]) -> State | N
 
 def _check_positive_int(field: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SeqlabError(f"model.{field} must be a positive integer, got {value!r}")
+        raise SeqlabError(f"model.backbone.{field} must be a positive integer, got {value!r}")
 
 
 class _Recurrent(nn.Module):
@@ -212,14 +212,16 @@ class _Recurrent(nn.Module):
         _check_positive_int("hidden_size", hidden_size)
         _check_positive_int("num_layers", num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):
-            raise SeqlabError(f"model.dropout must be a number in [0, 1), got {dropout!r}")
+            raise SeqlabError(f"model.backbone.dropout must be a number in [0, 1), got {dropout!r}")
         if not 0.0 <= dropout < 1.0:
-            raise SeqlabError(f"model.dropout must be in [0, 1), got {dropout!r}")
+            raise SeqlabError(f"model.backbone.dropout must be in [0, 1), got {dropout!r}")
         if not isinstance(bidirectional, bool):
-            raise SeqlabError(f"model.bidirectional must be true or false, got {bidirectional!r}")
+            raise SeqlabError(
+                f"model.backbone.bidirectional must be true or false, got {bidirectional!r}"
+            )
         if impl not in ("fused", "scratch"):
             raise SeqlabError(
-                f"model.impl must be 'fused' (torch kernels) or 'scratch' (Python loop), "
+                f"model.backbone.impl must be 'fused' (torch kernels) or 'scratch' (Python loop), "
                 f"got {impl!r}"
             )
         self.input_size = input_size
@@ -395,13 +397,13 @@ class GRU(_Recurrent):
     ) -> None:
         if variant not in ("pytorch", "classic"):
             raise SeqlabError(
-                f"model.variant must be 'pytorch' (torch.nn.GRU) or 'classic' (Cho et al.), "
+                f"model.backbone.variant must be 'pytorch' (torch.nn.GRU) or 'classic' (Cho et al.), "
                 f"got {variant!r}"
             )
         if variant == "classic" and impl == "fused":
             raise SeqlabError(
-                "model.variant=classic has no fused kernel (torch.nn.GRU computes the 'pytorch' "
-                "variant): set model.impl=scratch, or model.variant=pytorch to keep impl=fused"
+                "model.backbone.variant=classic has no fused kernel (torch.nn.GRU computes the 'pytorch' "
+                "variant): set model.backbone.impl=scratch, or model.backbone.variant=pytorch to keep impl=fused"
             )
         super().__init__(
             fused_cls=nn.GRU,

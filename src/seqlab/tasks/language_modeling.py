@@ -83,6 +83,14 @@ class LanguageModelingTask(SeqlabTask):
         loaders yield equal-sized batches of parallel streams."""
         return self._state if self.stateful else None
 
+    def setup(self, stage: str) -> None:
+        if self.stateful and self.trainer.world_size > 1:
+            raise SeqlabError(
+                f"data.stateful=true with {self.trainer.world_size} processes: the distributed "
+                "sampler would hand each rank every other batch, so the carried state would not "
+                "continue its stream. Fix: data.stateful=false, or train on one device."
+            )
+
     # ------------------------------------------------------------------ training
     def on_train_epoch_start(self) -> None:
         self._state = None

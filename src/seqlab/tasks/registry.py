@@ -87,6 +87,13 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
             f"model={MODEL_NAMES.get(target, target)} cannot do {spec.task}; models that fit this data: "
             f"{', '.join(models_for(spec.task))}."
         )
+    block = model["backbone"].get("block_size")
+    if block is not None and spec.seq_len > int(block):
+        raise SeqlabError(
+            f"model.backbone.block_size={block} is shorter than the data's sequences "
+            f"({spec.seq_len} steps: data.block_size or data.window). Fix: "
+            f"model.backbone.block_size={spec.seq_len} or shorter data sequences."
+        )
     task_cls = get_class(TASK_FOR_BACKBONE.get((spec.task, target), TASKS[spec.task]))
     return task_cls(model=model, spec=spec.to_dict(), data=to_plain(data))
 

@@ -45,11 +45,15 @@ def check_distributed_multirun(cfg: DictConfig) -> None:
     raw = trainer.get("strategy", "auto")
     strategy = str(raw.get("_target_", "") if hasattr(raw, "get") else raw).lower()
     devices = trainer.get("devices", 1)
-    many = (isinstance(devices, int) and (devices > 1 or devices == -1)) or str(devices) in {
-        "-1",
-        "auto",
-    }
-    relaunches = ("ddp" in strategy and "spawn" not in strategy) or "fsdp" in strategy
+    if isinstance(devices, int | str) and str(devices).lstrip("-").isdigit():
+        count = int(devices)
+        many = count > 1 or count == -1
+    else:  # a list of device ids, "auto", ...
+        many = (not isinstance(devices, int | str) and len(devices) > 1) or str(devices) == "auto"
+    many = many or int(trainer.get("num_nodes", 1) or 1) > 1
+    # strategy=auto on several devices is DDP with a subprocess launcher, like ddp and fsdp
+    relaunches = strategy in {"auto", ""} or "fsdp" in strategy
+    relaunches = relaunches or ("ddp" in strategy and "spawn" not in strategy)
     if not (relaunches and many):
         return
     if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
