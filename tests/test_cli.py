@@ -98,7 +98,7 @@ def test_ddp_spawn_two_job_multirun(tmp_path):
         "trainer=ddp_cpu",
         "trainer.strategy=ddp_spawn",
         "seed=1,2",
-        "logger=wandb",
+        "logger=default",  # W&B + CSV, both across the spawned fit and test stages
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         home=tmp_path,
         timeout=400,

@@ -78,6 +78,9 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     a = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     b = _weights(last)
     assert torch.load(last, weights_only=False)["global_step"] == 24
+    metrics = (tmp_path / "interrupted" / "csv" / "metrics.csv").read_text().splitlines()
+    val_rows = [row for row in metrics[1:] if row.split(",")[0] in {"0", "1", "2"}]
+    assert {row.split(",")[0] for row in val_rows} == {"0", "1", "2"}  # history kept on resume
     for key in a:
         assert torch.equal(a[key], b[key]), key
 

@@ -63,8 +63,7 @@ def check_distributed_multirun(cfg: DictConfig) -> None:
         return  # srun starts every rank itself: Lightning does not re-execute the script
     raise SeqlabError(
         f"trainer.strategy={strategy} inside a Hydra multirun (-m) would make every rank "
-        "re-run the whole sweep (Hydra #2070). Fix: trainer.strategy=ddp_spawn for sweeps "
-        "(with logger=wandb: Lightning's CSV logger breaks under spawn), "
+        "re-run the whole sweep (Hydra #2070). Fix: trainer.strategy=ddp_spawn for sweeps, "
         "or run each job under SLURM (hydra/launcher=slurm), where srun starts the ranks."
     )
 

@@ -1,0 +1,34 @@
+"""Lightning's CSV logger, but appending to an existing ``metrics.csv`` instead of deleting it.
+
+Lightning's writer removes the file whenever a new writer starts in a non-empty folder and
+forgets the header it had: a resumed run lost its earlier rows, and under ``ddp_spawn`` the
+test stage (a fresh process) crashed rewriting a header it did not know.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+class AppendingExperimentWriter(ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        """Keep an existing metrics.csv: rows are appended to it."""
+
+    def save(self) -> None:
+        if not self.metrics_keys and os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])
+        super().save()
+
+
+class CSVLogger(LightningCSVLogger):
+    @property
+    def experiment(self) -> AppendingExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = AppendingExperimentWriter(log_dir=self.log_dir)
+        return self._experiment
