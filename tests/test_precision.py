@@ -56,3 +56,29 @@ def test_bf16_mixed_text_to_image_both_stages(tmp_path):
         "data=mnist_captions",
         f"model.tokenizer_ckpt={stage1['last_checkpoint']}",
     )
+
+
+@pytest.mark.slow
+def test_model_compile_trains_and_its_checkpoint_evaluates(tmp_path):
+    """model.compile=true: torch.compile on the backbone (~30 s to compile on a CPU)."""
+    from seqlab.cli.evaluate import run as evaluate
+
+    summary = _train(
+        tmp_path / "run",
+        "model=gpt",
+        "model.compile=true",
+        "model.backbone.n_layer=1",
+        "model.backbone.input_size=32",
+        "trainer.precision=32-true",
+        callbacks="callbacks=default",
+    )
+    cfg = compose_config(
+        "eval",
+        [
+            f"ckpt_path={summary['best_checkpoint']}",
+            "trainer.accelerator=cpu",
+            "trainer.limit_test_batches=2",
+        ],
+        tmp_path / "eval",
+    )
+    assert evaluate(cfg)["test/loss"] == pytest.approx(summary["test"]["test/loss"], rel=1e-4)

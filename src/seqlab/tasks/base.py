@@ -7,6 +7,7 @@ its backbone and its datamodule with no Hydra config at hand.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning as L
@@ -66,6 +67,11 @@ class SeqlabTask(L.LightningModule):
         self.spec = DataSpec.from_dict(self.hparams.spec)
         self.backbone: nn.Module = instantiate(self.hparams.model["backbone"])
         if self.hparams.model.get("compile"):
+            # the compile cache is per thread count and slow to fill: keep it with the project
+            root = os.environ.get("SEQLAB_ROOT", ".")
+            os.environ.setdefault(
+                "TORCHINDUCTOR_CACHE_DIR", os.path.join(root, ".cache", "inductor")
+            )
             self.backbone = torch.compile(self.backbone)
 
     # ------------------------------------------------------------------ optimisation
