@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqlab.errors import SeqlabError
+from seqlab.nn.checks import check_int
 
 __all__ = ["AR"]
 
@@ -37,10 +37,7 @@ class AR(nn.Module):
             ("hidden_size", hidden_size, 0),
             ("output_size", output_size, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise SeqlabError(
-                    f"model.backbone.{field} must be an integer >= {least}, got {value!r}"
-                )
+            check_int(field, value, least)
         self.input_size = input_size
         self.order = order
         self.hidden_size = hidden_size

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
+from seqlab.nn.checks import check_int
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -188,11 +189,6 @@ def _map_state(state: State | None, fn: Callable[[Tensor], Tensor]) -> State | N
     return fn(state)
 
 
-def _check_positive_int(field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SeqlabError(f"model.backbone.{field} must be a positive integer, got {value!r}")
-
-
 class _Recurrent(nn.Module):
     def __init__(
         self,
@@ -208,9 +204,9 @@ class _Recurrent(nn.Module):
         impl: str,
     ) -> None:
         super().__init__()
-        _check_positive_int("input_size", input_size)
-        _check_positive_int("hidden_size", hidden_size)
-        _check_positive_int("num_layers", num_layers)
+        check_int("input_size", input_size)
+        check_int("hidden_size", hidden_size)
+        check_int("num_layers", num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):
             raise SeqlabError(f"model.backbone.dropout must be a number in [0, 1), got {dropout!r}")
         if not 0.0 <= dropout < 1.0:
