@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from seqlab.data.images import DigitsDataModule
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.tasks.classification import ClassificationTask, warmup_cosine
+from seqlab.optim import WarmupCosine
+from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.registry import build_task, load_task
 from tests.conftest import compose_config
 
@@ -91,7 +92,7 @@ def test_overfits_a_small_batch(backbone, digits):
 
 def test_warmup_cosine_schedule():
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    scheduler = warmup_cosine(optimizer, warmup_epochs=2, max_epochs=10)
+    scheduler = WarmupCosine(optimizer, warmup_epochs=2, max_epochs=10)
     lrs = []
     for _ in range(11):
         lrs.append(optimizer.param_groups[0]["lr"])

@@ -14,9 +14,11 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    from seqlab.security import trust
     from seqlab.utils.runtime import apply_extras, quiet_lightning_logging, set_threads
 
     apply_extras(cfg)
+    trust(cfg.get("trusted_targets"))
     import lightning as L
     from hydra.utils import instantiate
 

@@ -83,9 +83,11 @@ def _log_to_wandb(path: Path, cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> list[str]:
     import torch
 
+    from seqlab.security import trust
     from seqlab.tasks.registry import load_task
     from seqlab.utils.runtime import set_threads
 
+    trust(cfg.get("trusted_targets"))
     set_threads(cfg.get("threads"))
     task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
     if hasattr(task, "generate_images"):

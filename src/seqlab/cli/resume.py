@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from seqlab.errors import SeqlabError
+from seqlab.security import check_overrides, user_trusted
 
 LAST = "checkpoints/last.ckpt"
 
@@ -63,7 +64,14 @@ def rewrite_argv(argv: list[str], root: Path) -> list[str]:
 
         original = [str(o) for o in OmegaConf.load(overrides_file)]
         original = [o for o in original if not o.startswith(("resume=", "ckpt_path="))]
+        # a run folder may come from someone else: replay nothing that could run code
+        check_overrides(original, str(overrides_file), user_trusted(_trusted_from(kept)))
     return [argv[0], *original, *kept, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+
+
+def _trusted_from(args: list[str]) -> str:
+    value = next((a.split("=", 1)[1] for a in args if a.startswith("trusted_targets=")), "")
+    return value.strip("[]'\"")
 
 
 def _task_from_experiment(args: list[str]) -> str | None:

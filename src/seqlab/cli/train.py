@@ -70,9 +70,11 @@ def run(cfg: DictConfig) -> float | None:
     log and its W&B run) and returns NaN, so the sweep goes on and an Optuna trial is
     recorded as failed; a single run raises as usual.
     """
+    from seqlab.security import trust
     from seqlab.utils.runtime import apply_extras, check_distributed_multirun
 
     apply_extras(cfg)
+    trust(cfg.get("trusted_targets"))
     check_distributed_multirun(cfg)
     if not _in_multirun():
         return _run(cfg)
@@ -106,7 +108,7 @@ def _run(cfg: DictConfig) -> float | None:
     from hydra.utils import instantiate
 
     from seqlab.cli.resume import resume_checkpoint
-    from seqlab.tasks.registry import build_task
+    from seqlab.tasks.registry import build_task, check_trusted_checkpoint
     from seqlab.tracking import announce_wandb, finish_wandb
     from seqlab.utils.checkpoint_io import AtomicCheckpointIO
     from seqlab.utils.config_tree import print_config_tree
@@ -141,6 +143,8 @@ def _run(cfg: DictConfig) -> float | None:
     if cfg.get("resume"):
         ckpt_path = str(resume_checkpoint(cfg.resume))
         log.info("resuming %s from %s", cfg.resume, ckpt_path)
+    if ckpt_path:
+        check_trusted_checkpoint(ckpt_path)  # a shared file names nothing we would not build
     _configure_wandb(cfg, spec, output_dir)
 
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")

@@ -20,7 +20,6 @@ them, the accuracy of always predicting the training split's majority class
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Any
 
 import torch
@@ -71,26 +70,6 @@ def fill_image_fields(model: dict, spec: DataSpec) -> dict:
             )
     model["backbone"] = backbone
     return model
-
-
-def warmup_cosine(
-    optimizer: torch.optim.Optimizer,
-    *,
-    warmup_epochs: int = 0,
-    max_epochs: int = 100,
-    min_lr_ratio: float = 0.0,
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per epoch: linear warm-up over ``warmup_epochs``, then cosine decay to
-    ``min_lr_ratio`` x lr at ``max_epochs`` (the usual ViT schedule)."""
-    warmup, total = max(int(warmup_epochs), 0), max(int(max_epochs), 1)
-
-    def factor(epoch: int) -> float:
-        if epoch < warmup:
-            return (epoch + 1) / (warmup + 1)
-        progress = min((epoch - warmup) / max(total - warmup, 1), 1.0)
-        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _normalised(name: str, value: Any) -> Any:

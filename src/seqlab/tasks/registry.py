@@ -14,6 +14,7 @@ from hydra.utils import get_class
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.security import check_checkpoint, user_trusted
 from seqlab.tasks.base import to_plain
 
 TASKS: dict[str, str] = {
@@ -98,8 +99,8 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
     return task_cls(model=model, spec=spec.to_dict(), data=to_plain(data))
 
 
-def load_task(ckpt_path: str | None, map_location: str = "cpu"):
-    """Rebuild the task (backbone, heads, weights) from a checkpoint written by seqlab."""
+def read_checkpoint(ckpt_path: str | None, map_location: str = "cpu") -> tuple[Path, dict]:
+    """A seqlab checkpoint as a plain dict, opened without running anything from it."""
     import torch
 
     if not ckpt_path:
@@ -124,7 +125,20 @@ def load_task(ckpt_path: str | None, map_location: str = "cpu"):
             f"ckpt_path: '{path}' is not a seqlab checkpoint (no 'seqlab_task' entry). "
             "Fix: use a .ckpt written by `python train.py`."
         )
-    task_cls = get_class(checkpoint["seqlab_task"])
+    return path, checkpoint
+
+
+def check_trusted_checkpoint(ckpt_path: str | Path) -> type:
+    """The task class of a checkpoint whose every named class passed the allowlist."""
+    path, checkpoint = read_checkpoint(str(ckpt_path))
+    return check_checkpoint(checkpoint, str(path), user_trusted())
+
+
+def load_task(ckpt_path: str | None, map_location: str = "cpu"):
+    """Rebuild the task (backbone, heads, weights) from a checkpoint written by seqlab."""
+    path, checkpoint = read_checkpoint(ckpt_path, map_location)
+    # Nothing named in the file is imported or called before it passes the allowlist.
+    task_cls = check_checkpoint(checkpoint, str(path), user_trusted())
     task = task_cls(**checkpoint["hyper_parameters"])
     task.load_state_dict(checkpoint["state_dict"])
     return task, checkpoint
