@@ -32,6 +32,10 @@ from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
+from seqlab.cli.run_dir import register_resolvers  # noqa: E402
+
+register_resolvers()
+
 # Small and quick, but real data and real training.
 FAST = [
     "trainer.max_epochs=2",
@@ -75,3 +79,40 @@ def train_cfg(tmp_path):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+# float64 comparisons of a module with its reference: equal up to rounding
+EXACT = dict(atol=1e-10, rtol=0)
+
+# A real run through the Hydra config, cut to a few batches: end-to-end tests add the model,
+# the data and their own sizes.
+SHORT = [
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "extras.print_config=false",
+    "logger=csv",
+]
+
+
+def train_summary(out: Path, *overrides: str) -> dict:
+    """`python train.py <overrides>` into ``out``; returns its summary.json."""
+    import json
+
+    from seqlab.cli.train import run
+
+    run(compose_config("train", list(overrides), out))
+    GlobalHydra.instance().clear()
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8x8 digits, set up once (no augmentation)."""
+    from seqlab.data.images import DigitsDataModule
+
+    dm = DigitsDataModule(augment=False)
+    dm.setup()
+    return dm
