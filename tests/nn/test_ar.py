@@ -3,8 +3,7 @@ import torch
 from torch.testing import assert_close
 
 from seqlab.nn.ar import AR
-
-EXACT = dict(atol=1e-10, rtol=0)
+from tests.conftest import EXACT
 
 
 def build(order=3, hidden_size=0, **kw):

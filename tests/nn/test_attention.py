@@ -5,8 +5,8 @@ from torch.testing import assert_close
 
 from seqlab.errors import SeqlabError
 from seqlab.nn.attention import KVCache, MultiHeadAttention, causal_mask, load_from_torch_mha
+from tests.conftest import EXACT
 
-EXACT = dict(atol=1e-10, rtol=0)
 D = torch.float64
 
 

@@ -98,10 +98,23 @@ def test_text_loss_weight_masks_text_targets():
     keep = text[:, 1:] != 0
     expected = F.cross_entropy(logits[keep], text[:, 1:][keep])
     assert torch.allclose(out["text"], expected, atol=1e-6)
-    # changing what a padding position would predict changes nothing: its target is ignored
-    with torch.no_grad():
-        on.text_head.weight[0].add_(5.0)  # the logit of <pad>
-        assert torch.allclose(on.losses(text, codes)["image"], out["image"])
+
+    # what the model predicts at a position whose target is padding changes nothing (that
+    # target is ignored); what it predicts where the target is a word does
+    def text_loss_with_noise_where(rows: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(3, L - 1, V_TXT, generator=torch.Generator().manual_seed(1)) * 10
+        hook = on.text_head.register_forward_hook(lambda m, i, logits: logits + noise * rows)
+        with torch.no_grad():
+            loss = on.losses(text, codes)["text"]
+        hook.remove()
+        return loss
+
+    padding_targets = (text[:, 1:] == 0).unsqueeze(-1).float()  # (B, L-1, 1)
+    assert padding_targets.sum() > 0 and (1 - padding_targets).sum() > 0
+    assert torch.allclose(text_loss_with_noise_where(padding_targets), out["text"], atol=1e-6)
+    assert not torch.allclose(
+        text_loss_with_noise_where(1 - padding_targets), out["text"], atol=1e-3
+    )
     one_word = torch.zeros_like(text)
     one_word[:, 0] = 3
     assert on.losses(one_word, codes)["text"].item() == 0  # no targets: 0, not NaN

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,7 +78,12 @@ def test_perplexity_counts_used_codes():
     torch.manual_seed(0)
     vq = small()
     _, _, info = vq(torch.randn(8, 1, 8, 8))
-    assert 1.0 <= info["perplexity"].item() <= vq.codebook_size
+    # exp(entropy) of this batch's code histogram, counted here from the codes it returned
+    counts = torch.bincount(info["codes"].flatten(), minlength=vq.codebook_size).double()
+    used = counts[counts > 0] / counts.sum()
+    expected = math.exp(-(used * used.log()).sum().item())
+    assert info["perplexity"].item() == pytest.approx(expected, rel=1e-5)
+    assert 1.0 < expected < vq.codebook_size  # several codes, not uniform: a real check
 
 
 @pytest.mark.parametrize("ema", [True, False])

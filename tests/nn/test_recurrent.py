@@ -4,6 +4,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from seqlab.nn.recurrent import GRU, LSTM, RNN
+from tests.conftest import EXACT
 
 OURS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 TORCH = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -17,7 +18,6 @@ CONFIGS = [
     ("gru", "scratch", "pytorch"),
     ("gru", "scratch", "classic"),
 ]
-EXACT = dict(atol=1e-10, rtol=0)
 
 
 def build(kind, impl, variant=None, **kw):
@@ -132,9 +132,14 @@ def test_fused_matches_torch_and_scratch(kind, num_layers, bidirectional):
     assert fused.output_size == scratch.output_size == 5 * D
     x = torch.randn(4, 6, 3, dtype=torch.float64)
     s0 = random_state(kind, num_layers * D, 4, 5)
-    y_ref, s_ref = ref(x, s0)
+    gy = torch.randn(4, 6, 5 * D, dtype=torch.float64)
+    gs = [torch.randn(num_layers * D, 4, 5, dtype=torch.float64) for _ in as_tuple(s0)]
+    x_ref, s0_ref = x.clone().requires_grad_(), leaf_copy(s0)
+    y_ref, s_ref = run_with_loss(ref, x_ref, s0_ref, gy, gs)
+    ref_grads = {name: p.grad for name, p in ref.named_parameters()}
     for model in (fused, scratch):
-        y, s = model(x, s0)
+        x_in, s0_in = x.clone().requires_grad_(), leaf_copy(s0)
+        y, s = run_with_loss(model, x_in, s0_in, gy, gs)
         assert y.shape == (4, 6, 5 * D)
         if kind == "lstm":
             assert isinstance(s, tuple) and len(s) == 2
@@ -144,6 +149,14 @@ def test_fused_matches_torch_and_scratch(kind, num_layers, bidirectional):
             assert a.shape == (num_layers * D, 4, 5)
             assert_close(a, b, **EXACT)
         assert_close(y, y_ref, **EXACT)
+        # and the same gradients: inputs, initial state, every weight (same names)
+        assert_close(x_in.grad, x_ref.grad, **EXACT)
+        for a, b in zip(as_tuple(s0_in), as_tuple(s0_ref), strict=True):
+            assert_close(a.grad, b.grad, **EXACT)
+        grads = {name: p.grad for name, p in model.rnn.named_parameters()}
+        assert grads.keys() == ref_grads.keys()
+        for name, grad in grads.items():
+            assert_close(grad, ref_grads[name], **EXACT, msg=name)
 
 
 # -----------------------------------------------------------------------------
@@ -288,9 +301,11 @@ def test_fused_with_bf16_weights_and_inputs(kind):
     for p in model.parameters():
         assert p.grad is not None and p.grad.dtype == torch.bfloat16
         assert torch.isfinite(p.grad).all()
-    # the module itself is left untouched and still runs its normal path in float32
+    # the module itself is left untouched (its weights stay bf16) and, once converted, runs
+    # its normal float32 path to the same outputs within bf16 rounding
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
     y32, _ = model.float()(x.float())
-    assert y32.dtype == torch.float32
+    assert_close(y32, y, atol=3e-2, rtol=3e-2)
 
 
 @pytest.mark.parametrize(("kind", "variant"), [("rnn", None), ("lstm", None), ("gru", "classic")])

@@ -70,13 +70,31 @@ def test_positions_make_the_model_see_where_patches_are():
 
 
 def test_attention_maps_are_class_token_rows():
+    """Each layer's map is row 0 (the class token as query) of softmax(QK^T/sqrt(d)) over the
+    patch keys, recomputed here from what each block's attention really received in a plain
+    forward pass (the fused path, not the one attention_maps uses)."""
     torch.manual_seed(0)
     vit = small(depth=3).eval()
-    maps = vit.attention_maps(torch.randn(2, 1, 28, 28))
-    assert len(maps) == 3
-    for m in maps:
+    images = torch.randn(2, 1, 28, 28)
+    inputs = []
+    hooks = [
+        block.attn.register_forward_hook(lambda m, args, out: inputs.append((m, args[0])))
+        for block in vit.encoder.blocks
+    ]
+    with torch.no_grad():
+        vit(images)
+    for hook in hooks:
+        hook.remove()
+    maps = vit.attention_maps(images)
+    assert len(maps) == len(inputs) == 3
+    for layer, (m, (attn, h)) in enumerate(zip(maps, inputs, strict=True)):
         assert m.shape == (2, 4, 16)  # (B, heads, patches)
-        assert (m >= 0).all() and (m.sum(-1) <= 1 + 1e-5).all() and (m.sum(-1) > 0).all()
+        q = attn.q_proj(h).view(2, 17, 4, 8).transpose(1, 2)  # (B, heads, N + 1, d_head)
+        k = attn.k_proj(h).view(2, 17, 4, 8).transpose(1, 2)
+        weights = (q @ k.transpose(-2, -1) / 8**0.5).softmax(-1)  # (B, heads, N + 1, N + 1)
+        torch.testing.assert_close(m, weights[:, :, 0, 1:], msg=f"layer {layer}")
+        # without the class token's attention to itself: rows sum to 1 minus that
+        torch.testing.assert_close(m.sum(-1), 1 - weights[:, :, 0, 0])
 
 
 def test_sdpa_and_naive_attention_agree_and_gradients_reach_everything():
