@@ -145,7 +145,9 @@ def test_multirun_with_a_failing_job_finishes_the_others_and_writes_a_table(tmp_
         text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    # every job ran and the table is written, then the exit status reports the failure
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "1 of 2 multirun job(s) failed" in result.stderr.strip().splitlines()[-1]
     table = (tmp_path / "summary.md").read_text()
     assert "| 0 | data.csv_path=/no/such.csv" in table and "failed" in table
     assert "SeqlabError: data.csv_path" in table

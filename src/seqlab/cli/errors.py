@@ -1,10 +1,13 @@
-"""Bad user input ends a single run with one clear line on stderr, not a traceback."""
+"""How a run ends: bad user input is one clear line on stderr, not a traceback; an
+interrupted run exits non-zero (130 for SIGINT, 143 for SIGTERM) and says how to resume."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +37,13 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
                 ):
                     raise cause from None
                 raise
+        except KeyboardInterrupt:
+            _exit_interrupted(signal.SIGINT)
+        except SystemExit as stop:
+            # Lightning raises SIGTERMException (a SystemExit with no code: exit status 0)
+            if type(stop).__name__ == "SIGTERMException":
+                _exit_interrupted(signal.SIGTERM)
+            raise
         except SeqlabError as err:
             if _in_multirun():
                 raise  # the sweep decides what a failed job means
@@ -42,3 +52,19 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(2)
 
     return wrapper
+
+
+def _exit_interrupted(signum: signal.Signals) -> None:
+    """Last line: what happened and the command that continues the run."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hint = ""
+    if HydraConfig.initialized():
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        if (run_dir / "checkpoints" / "last.ckpt").is_file():
+            hint = f"; resume with: python train.py resume={run_dir}"
+        elif HydraConfig.get().job.name == "train":
+            hint = "; no checkpoint was written yet (nothing to resume)"
+    sys.stdout.flush()
+    print(f"interrupted by {signum.name}{hint}", file=sys.stderr, flush=True)
+    sys.exit(128 + int(signum))

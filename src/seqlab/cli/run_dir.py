@@ -88,9 +88,7 @@ def run_dir(parent: str) -> str:
     """The OmegaConf resolver: this process's (or this distributed job's) run folder."""
     if parent not in _chosen:
         path = Path(parent)
-        _chosen[parent] = (
-            _torchrun_folder(path) or _slurm_job_folder(path) or unique_child(path)
-        )
+        _chosen[parent] = _torchrun_folder(path) or _slurm_job_folder(path) or unique_child(path)
     return _chosen[parent]
 
 

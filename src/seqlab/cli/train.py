@@ -107,15 +107,18 @@ def _run(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from seqlab.cli.preflight import check_train_config
     from seqlab.cli.resume import resume_checkpoint
     from seqlab.tasks.registry import build_task, check_trusted_checkpoint
     from seqlab.tracking import announce_wandb, finish_wandb
     from seqlab.utils.checkpoint_io import AtomicCheckpointIO
     from seqlab.utils.config_tree import print_config_tree
+    from seqlab.utils.csv_logger import drop_rows_after_step
     from seqlab.utils.instantiators import instantiate_group
     from seqlab.utils.runtime import quiet_lightning_logging, set_threads, warn_cpu_precision
 
     quiet_lightning_logging()
+    check_train_config(cfg)
     set_threads(cfg.get("threads"))
     warn_cpu_precision(cfg)
     output_dir = Path(cfg.paths.output_dir)
@@ -143,8 +146,9 @@ def _run(cfg: DictConfig) -> float | None:
     if cfg.get("resume"):
         ckpt_path = str(resume_checkpoint(cfg.resume))
         log.info("resuming %s from %s", cfg.resume, ckpt_path)
-    if ckpt_path:
-        check_trusted_checkpoint(ckpt_path)  # a shared file names nothing we would not build
+    resumed_step = None
+    if ckpt_path:  # a shared file names nothing we would not build
+        resumed_step = check_trusted_checkpoint(ckpt_path).get("global_step")
     _configure_wandb(cfg, spec, output_dir)
 
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")
@@ -152,6 +156,11 @@ def _run(cfg: DictConfig) -> float | None:
     trainer: L.Trainer = instantiate(
         trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
+
+    if cfg.get("resume") and resumed_step is not None:
+        for logger in trainer.loggers:
+            if isinstance(logger, L.pytorch.loggers.CSVLogger):
+                drop_rows_after_step(logger.experiment.metrics_file_path, int(resumed_step))
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["model/params_total"] = sum(p.numel() for p in task.parameters())
@@ -199,8 +208,12 @@ def _run(cfg: DictConfig) -> float | None:
                         {f"final/{k}": v for k, v in test_metrics.items()}
                     )
                     announce_wandb(logger)
-    except BaseException:
+    except BaseException as err:
         finish_wandb(exit_code=1)  # the W&B run shows as failed, not finished
+        sigterm = type(err).__name__ == "SIGTERMException"
+        if isinstance(err, SystemExit) and not sigterm and trainer.interrupted:
+            # Lightning turns Ctrl+C into sys.exit(1); keep it an interruption (exit 130)
+            raise KeyboardInterrupt from err
         raise
     finish_wandb()
     if trainer.is_global_zero:  # last, after W&B's own summary

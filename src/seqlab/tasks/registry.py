@@ -128,10 +128,11 @@ def read_checkpoint(ckpt_path: str | None, map_location: str = "cpu") -> tuple[P
     return path, checkpoint
 
 
-def check_trusted_checkpoint(ckpt_path: str | Path) -> type:
-    """The task class of a checkpoint whose every named class passed the allowlist."""
+def check_trusted_checkpoint(ckpt_path: str | Path) -> dict:
+    """A checkpoint (as a dict) whose every named class passed the allowlist."""
     path, checkpoint = read_checkpoint(str(ckpt_path))
-    return check_checkpoint(checkpoint, str(path), user_trusted())
+    check_checkpoint(checkpoint, str(path), user_trusted())
+    return checkpoint
 
 
 def load_task(ckpt_path: str | None, map_location: str = "cpu"):

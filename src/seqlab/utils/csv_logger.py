@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -32,3 +33,24 @@ class CSVLogger(LightningCSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = AppendingExperimentWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+def drop_rows_after_step(metrics_file: str | os.PathLike, step: int) -> int:
+    """Resuming from a checkpoint at ``step``: rows logged after it (by a run killed before
+    its next checkpoint) are re-logged by the resumed run, so drop them. Returns how many."""
+    path = Path(metrics_file)
+    if not path.is_file():
+        return 0
+    with path.open(newline="") as file:
+        rows = list(csv.reader(file))
+    if not rows or "step" not in rows[0]:
+        return 0
+    column = rows[0].index("step")
+    kept = [rows[0]] + [r for r in rows[1:] if not (r[column] and int(float(r[column])) > step)]
+    dropped = len(rows) - len(kept)
+    if dropped:
+        tmp = path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as file:
+            csv.writer(file).writerows(kept)
+        tmp.replace(path)
+    return dropped

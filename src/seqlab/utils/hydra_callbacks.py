@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,26 @@ def collect_jobs(sweep_dir: Path, metrics: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+# (failed, total, table) of the last multirun in this process, for the exit status
+LAST_MULTIRUN: dict[str, Any] = {}
+
+
+def multirun_exit_status() -> int:
+    """1 after a multirun with failed jobs (unless ``allow_failed_jobs=true``), else 0."""
+    failed, total = LAST_MULTIRUN.get("failed", 0), LAST_MULTIRUN.get("total", 0)
+    if not failed or LAST_MULTIRUN.get("allowed"):
+        return 0
+    print(
+        f"error: {failed} of {total} multirun job(s) failed; table: {LAST_MULTIRUN['table']} "
+        "(allow_failed_jobs=true keeps exit status 0)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 class MultirunSummary(Callback):
-    """Writes ``summary.csv`` and ``summary.md`` into the multirun folder."""
+    """Writes ``summary.csv`` and ``summary.md`` into the multirun folder and remembers how
+    many jobs failed, so that the sweep exits non-zero after every job ran."""
 
     def __init__(self, metrics: list[str] | None = None) -> None:
         self.metrics = list(metrics or ["val/loss", "test/loss"])
@@ -59,6 +78,12 @@ class MultirunSummary(Callback):
             lines.append("| " + " | ".join(cells) + " |")
         (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
         failed = sum(row["status"] != "ok" for row in rows)
+        LAST_MULTIRUN.update(
+            failed=failed,
+            total=len(rows),
+            table=str(sweep_dir / "summary.md"),
+            allowed=bool(config.get("allow_failed_jobs", False)),
+        )
         log.info(
             "multirun: %d job(s), %d failed; table: %s", len(rows), failed, sweep_dir / "summary.md"
         )

@@ -72,13 +72,13 @@ def warn_cpu_precision(cfg: DictConfig) -> None:
     trainer = cfg.get("trainer", {})
     precision = str(trainer.get("precision", "32-true"))
     accelerator = str(trainer.get("accelerator", "auto"))
-    if precision.startswith("16"):
+    if precision in {"16-mixed", "16"}:
         import torch
 
         on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
         if on_cpu:
             log.warning(
-                "trainer.precision=%s on the CPU: Lightning silently runs bf16-mixed instead "
-                "(float16 autocast is GPU-only). On this CPU float32 (32-true) is usually faster.",
+                "trainer.precision=%s on the CPU: Lightning runs bf16-mixed instead (float16 "
+                "autocast is GPU-only). On this CPU float32 (32-true) is usually faster.",
                 precision,
             )

@@ -1,0 +1,85 @@
+"""Settings refused before anything is built: one line each, naming the field and the fix.
+
+Each of these used to fail late (after data loading, or after training started) with a
+Lightning or torch traceback, or worse, to run and report "ok" for something that did not
+happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from seqlab.errors import SeqlabError
+
+GPU_ACCELERATORS = {"gpu", "cuda"}
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    check_training_length(cfg)
+    check_accelerator(cfg.get("trainer", {}))
+    check_precision(cfg.get("trainer", {}))
+    check_optimizer(cfg.get("model", {}))
+
+
+def check_training_length(cfg: DictConfig) -> None:
+    trainer = cfg.get("trainer", {})
+    if not cfg.get("train", True) or trainer.get("fast_dev_run"):
+        return
+    if trainer.get("max_epochs") == 0 or trainer.get("max_steps") == 0:
+        field = "max_epochs" if trainer.get("max_epochs") == 0 else "max_steps"
+        raise SeqlabError(
+            f"trainer.{field}=0 trains nothing (the run would test an untrained model). Fix: a "
+            "positive value, or evaluate a checkpoint with `python eval.py ckpt_path=...`."
+        )
+
+
+def check_accelerator(trainer: Any) -> None:
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    if accelerator not in GPU_ACCELERATORS:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SeqlabError(
+            f"trainer.accelerator={accelerator}, but torch {torch.__version__} sees no CUDA GPU "
+            "on this machine. Fix: run on the CPU (trainer=cpu, or drop trainer=gpu), or install "
+            "a CUDA build of torch (README: `make train TORCH=...`)."
+        )
+
+
+def check_precision(trainer: Any) -> None:
+    precision = str(trainer.get("precision", "32-true"))
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    if precision != "16-true":
+        return
+    import torch
+
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu:
+        raise SeqlabError(
+            f"trainer.precision={precision}: float16 weights on the CPU lack kernels (a dtype "
+            "mismatch) and, without loss scaling, underflow to NaN losses. Fix: 32-true (the "
+            "fastest here), bf16-true or bf16-mixed; on a GPU 16-mixed."
+        )
+
+
+def check_optimizer(model: Any) -> None:
+    """Let torch validate the optimiser's arguments on a dummy parameter (lr=-1, betas...)."""
+    optimizer = model.get("optimizer") if model else None
+    if not optimizer:
+        return
+    import torch
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        factory = instantiate(optimizer)
+        factory(params=[torch.nn.Parameter(torch.zeros(1))])
+    except (InstantiationException, ValueError, TypeError) as err:
+        cause = err.__cause__ or err
+        raise SeqlabError(
+            f"model.optimizer ({optimizer.get('_target_')}): {cause}. Fix: correct that value "
+            "(e.g. model.optimizer.lr=0.001)."
+        ) from err
