@@ -7,8 +7,8 @@ import functools
 import logging
 import signal
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from seqlab.errors import SeqlabError
