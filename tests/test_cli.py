@@ -80,12 +80,27 @@ def test_ddp_inside_multirun_is_refused(tmp_path):
 def test_ddp_cpu_two_processes_one_run_dir(tmp_path):
     out = tmp_path / "ddp"
     result = run_cli(
-        "train.py", *TINY, "trainer=ddp_cpu", "logger=csv", f"hydra.run.dir={out}", home=tmp_path
+        "train.py",
+        *TINY,
+        "trainer=ddp_cpu",
+        "logger=csv",
+        f"hydra.run.dir={out}",
+        "+callbacks.rank_probe._target_=tests.helpers.probes.RankProbe",
+        home=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["test/loss"] > 0
     assert not list(tmp_path.glob("logs/*"))  # rank 1 wrote into the same run dir
+    # both ranks trained, each saw a world of 2, and the sampler split the data between them
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["global_rank"] for r in ranks] == [0, 1]
+    assert all(r["world_size"] == 2 for r in ranks)
+    size = ranks[0]["dataset_size"]
+    first, second = (set(r["indices"]) for r in ranks)
+    assert len(ranks[0]["indices"]) == len(ranks[1]["indices"]) == -(-size // 2)
+    assert first | second == set(range(size))
+    assert len(first & second) <= 1  # DistributedSampler pads an odd count with one repeat
 
 
 @pytest.mark.slow
