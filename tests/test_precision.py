@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+from typing import ClassVar
 
+import lightning as L
 import pytest
+import torch
+from torch import nn
 
-from seqlab.cli.train import run
-from tests.conftest import compose_config
+from tests.conftest import SHORT, compose_config, train_summary
 
-TINY = [
-    "trainer.precision=bf16-mixed",
-    "trainer.accelerator=cpu",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=3",
-    "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2",
-    "extras.print_config=false",
-    "logger=csv",
-]
+BF16 = [*SHORT, "trainer.precision=bf16-mixed"]
 PAIRS = [
     ("ar", "stocks"),
     ("rnn", "stocks"),
@@ -30,20 +23,60 @@ PAIRS = [
     ("transformer", "stocks"),
     ("seq2seq", "stocks"),
     ("vit", "digits"),
+    ("lstm", "shakespeare"),
+    ("gpt", "shakespeare"),
 ]
+# language models: a small corpus and short windows keep the run to seconds
+TEXT = ["data.max_chars=40000", "data.block_size=32", "data.ngram_order=2"]
 
 
-def _train(tmp_path: Path, *overrides: str, callbacks: str = "callbacks=none") -> dict:
-    run(compose_config("train", [*TINY, callbacks, *overrides], tmp_path))
-    summary = json.loads((tmp_path / "summary.json").read_text())
+LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
+
+
+class AutocastProbe(L.Callback):
+    """Records, for every Linear and convolution run during training steps, whether CPU
+    autocast was on and the dtype it returned (bf16 under bf16-mixed autocast)."""
+
+    seen: ClassVar[set[tuple[bool, torch.dtype]]] = set()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        AutocastProbe.seen = set()
+
+        def hook(module, inputs, output):
+            AutocastProbe.seen.add((torch.is_autocast_enabled("cpu"), output.dtype))
+
+        self.handles = [
+            m.register_forward_hook(hook) for m in pl_module.modules() if isinstance(m, LAYERS)
+        ]
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+PROBE = "+callbacks.autocast_probe._target_=tests.test_precision.AutocastProbe"
+
+
+def _train(out: Path, *overrides: str, callbacks: str = "callbacks=none") -> dict:
+    summary = train_summary(out, *BF16, callbacks, PROBE, *overrides)
     assert summary["global_step"] == 3
     assert all(math.isfinite(v) for v in summary["test"].values()), summary["test"]
+    # autocast really ran: Linear/conv layers computed in bf16 inside training steps
+    assert (True, torch.bfloat16) in AutocastProbe.seen, AutocastProbe.seen
     return summary
 
 
 @pytest.mark.parametrize(("model", "data"), PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
 def test_bf16_mixed_on_cpu(model, data, tmp_path):
-    _train(tmp_path, f"model={model}", f"data={data}")
+    _train(tmp_path, f"model={model}", f"data={data}", *(TEXT if data == "shakespeare" else []))
+
+
+def test_32_true_does_not_autocast(tmp_path):
+    """The probe itself can tell: at 32-true no layer runs under autocast."""
+    train_summary(
+        tmp_path, *SHORT, "callbacks=none", PROBE, "model=ar", "trainer.precision=32-true"
+    )
+    assert AutocastProbe.seen == {(False, torch.float32)}
 
 
 def test_bf16_mixed_text_to_image_both_stages(tmp_path):
