@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import pytest
 
 from seqlab.cli.evaluate import run as evaluate
 from seqlab.cli.generate import run as generate
-from seqlab.cli.train import run as train
 from seqlab.errors import SeqlabError
-from tests.conftest import compose_config
+from tests.conftest import SHORT, compose_config, train_summary
 
-TINY = [
-    "trainer.accelerator=cpu",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=3",
-    "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2",
-    "extras.print_config=false",
-    "logger=csv",
-    "callbacks.progress_bar=null",
-    "data.batch_size=16",
-]
+TINY = [*SHORT, "callbacks.progress_bar=null", "data.batch_size=16"]
 
 
 def _train(out: Path, *overrides: str) -> dict:
-    train(compose_config("train", [*TINY, *overrides], out))
-    return json.loads((out / "summary.json").read_text())
+    return train_summary(out, *TINY, *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +70,15 @@ def test_eval_scores_drawings_with_a_classifier(stages, tmp_path):
         tmp_path,
     )
     metrics = evaluate(cfg)
-    for key in (
-        "t2i/prompt_accuracy",
-        "t2i/random_tokens_accuracy",
-        "t2i/nearest_train_distance_generated",
-    ):
-        assert 0 <= metrics[key] < float("inf")
-    assert metrics["t2i/images"] == 30
+    images = 30  # images_per_digit x 10 digits
+    assert metrics["t2i/images"] == images
+    assert metrics["t2i/temperature"] == 1.0
+    # accuracies: shares of the 30 drawings (or of the real test set) the classifier got right
+    for key in ("t2i/prompt_accuracy", "t2i/random_tokens_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
+        assert metrics[key] * images == pytest.approx(round(metrics[key] * images)), key
+    assert 0.0 <= metrics["t2i/classifier_accuracy_real_test"] <= 1.0
+    # L2 distances between 28x28 images with pixels in [0, 1]: at most sqrt(784) = 28, and a
+    # drawing or a held-out test digit is not a pixel-exact copy of a training image
+    for key in ("t2i/nearest_train_distance_generated", "t2i/nearest_train_distance_real_test"):
+        assert 0.0 < metrics[key] <= math.sqrt(28 * 28), (key, metrics[key])
