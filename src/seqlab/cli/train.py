@@ -109,6 +109,7 @@ def _run(cfg: DictConfig) -> float | None:
 
     from seqlab.cli.preflight import check_train_config
     from seqlab.cli.resume import resume_checkpoint
+    from seqlab.provenance import collect as collect_provenance
     from seqlab.tasks.registry import build_task, check_trusted_checkpoint
     from seqlab.tracking import announce_wandb, finish_wandb
     from seqlab.utils.checkpoint_io import AtomicCheckpointIO
@@ -162,7 +163,10 @@ def _run(cfg: DictConfig) -> float | None:
             if isinstance(logger, L.pytorch.loggers.CSVLogger):
                 drop_rows_after_step(logger.experiment.metrics_file_path, int(resumed_step))
 
+    provenance = collect_provenance(run_dir=output_dir if trainer.is_global_zero else None)
+    task.provenance = provenance  # into every checkpoint (SeqlabTask.on_save_checkpoint)
     hparams = OmegaConf.to_container(cfg, resolve=True)
+    hparams["provenance"] = provenance
     hparams["model/params_total"] = sum(p.numel() for p in task.parameters())
     hparams["model/params_trainable"] = sum(p.numel() for p in task.parameters() if p.requires_grad)
     if HydraConfig.initialized():
@@ -199,6 +203,7 @@ def _run(cfg: DictConfig) -> float | None:
             "val": val_metrics,
             "test": test_metrics,
             "data_fingerprint": spec.extra.get("data_fingerprint"),
+            "provenance": provenance,
         }
         if trainer.is_global_zero:
             write_json_atomic(output_dir / "summary.json", summary)

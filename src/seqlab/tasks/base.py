@@ -98,6 +98,9 @@ class SeqlabTask(L.LightningModule):
         # Random number generators too (shuffling, dropout): a resumed run then draws what
         # the uninterrupted run would have drawn.
         checkpoint["rng_states"] = _rng_states()
+        # what produced it: git commit, versions, command line (seqlab.provenance)
+        if getattr(self, "provenance", None):
+            checkpoint["seqlab_provenance"] = self.provenance
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if (

@@ -7,6 +7,7 @@ a checkpoint path alone.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ from hydra.utils import get_class
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.provenance import differences
 from seqlab.security import check_checkpoint, user_trusted
 from seqlab.tasks.base import to_plain
+
+log = logging.getLogger(__name__)
 
 TASKS: dict[str, str] = {
     "forecasting": "seqlab.tasks.forecasting.ForecastingTask",
@@ -142,4 +146,6 @@ def load_task(ckpt_path: str | None, map_location: str = "cpu"):
     task_cls = check_checkpoint(checkpoint, str(path), user_trusted())
     task = task_cls(**checkpoint["hyper_parameters"])
     task.load_state_dict(checkpoint["state_dict"])
+    for note in differences(checkpoint.get("seqlab_provenance")):
+        log.warning("%s: %s", path.name, note)
     return task, checkpoint
