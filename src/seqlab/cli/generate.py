@@ -80,6 +80,14 @@ def _log_to_wandb(path: Path, cfg: DictConfig) -> None:
     run.finish()
 
 
+def unknown_characters(tokenizer, prompt: str) -> list[str]:
+    """Characters of ``prompt`` a character tokenizer maps to ``<unk>`` (BPE reads any byte)."""
+    vocabulary = getattr(tokenizer, "stoi", None)
+    if vocabulary is None:
+        return []
+    return sorted({c for c in prompt if c not in vocabulary})
+
+
 def run(cfg: DictConfig) -> list[str]:
     import torch
 
@@ -102,6 +110,12 @@ def run(cfg: DictConfig) -> list[str]:
     prompt_ids = tokenizer.encode(str(cfg.prompt))
     if not prompt_ids:
         raise SeqlabError('prompt: empty after tokenisation. Fix: e.g. prompt="ROMEO:"')
+    unknown = unknown_characters(tokenizer, str(cfg.prompt))
+    if unknown:
+        log.warning(
+            "prompt: %s not in the model's vocabulary; each becomes <unk>",
+            ", ".join(repr(c) for c in unknown),
+        )
     generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed))
     samples = []
     for index in range(int(cfg.num_samples)):

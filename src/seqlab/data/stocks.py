@@ -27,11 +27,19 @@ from torch.utils.data import DataLoader, TensorDataset
 from seqlab.data.package_files import package_file
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
+from seqlab.data.table_checks import (
+    numeric_columns,
+    parse_dates,
+    positive_columns,
+    require_rows,
+    unique_dates,
+)
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)
 
 YAHOO_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
+PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close")
 
 # feature name -> columns it needs; every feature is scale-free, so tickers pool.
 FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -56,11 +64,20 @@ class SplitWindows:
 
 
 def read_prices(
-    *, csv_path: str | None, source: str, tickers: list[str] | None, start: str, end: str
+    *,
+    csv_path: str | None,
+    source: str,
+    tickers: list[str] | None,
+    start: str,
+    end: str,
+    date_format: str | None = None,
+    duplicate_dates: str = "error",
 ) -> pd.DataFrame:
     """Long frame: Ticker, Date (datetime64), Open, High, Low, Close, Adj Close, Volume."""
     if csv_path is not None:
-        return _read_user_csv(Path(csv_path))
+        return _read_user_csv(
+            Path(csv_path), date_format=date_format, duplicate_dates=duplicate_dates
+        )
     if source == "bundled":
         path = package_file(
             "bokeh_sampledata",
@@ -79,7 +96,9 @@ def read_prices(
     )
 
 
-def _read_user_csv(path: Path) -> pd.DataFrame:
+def _read_user_csv(
+    path: Path, *, date_format: str | None = None, duplicate_dates: str = "error"
+) -> pd.DataFrame:
     if not path.is_file():
         raise SeqlabError(
             f"data.csv_path: file '{path}' does not exist. Fix: point data.csv_path at a "
@@ -99,11 +118,15 @@ def _read_user_csv(path: Path) -> pd.DataFrame:
             f"{path}: missing required column 'Date' (found: {', '.join(frame.columns)}). "
             f"Fix: a Yahoo-style header is {','.join(YAHOO_COLUMNS)}."
         )
-    frame["Date"] = pd.to_datetime(frame["Date"], errors="coerce")
+    where = str(path)
+    require_rows(frame, where)
+    frame["Date"] = parse_dates(frame["Date"], where=where, column="Date", fmt=date_format)
+    frame = numeric_columns(frame, [c for c in YAHOO_COLUMNS if c != "Date"], where)
+    _check_nan(frame, where)
+    positive_columns(frame, [c for c in PRICE_COLUMNS if c in frame.columns], where)
     if "Ticker" not in frame.columns:
         frame["Ticker"] = path.name.split(".")[0].upper()
-    _check_nan(frame, str(path))
-    return frame
+    return unique_dates(frame, where=where, keys=["Ticker", "Date"], policy=duplicate_dates)
 
 
 def _download_yfinance(tickers: list[str], *, start: str, end: str) -> pd.DataFrame:
@@ -213,6 +236,8 @@ class StockDataModule(L.LightningDataModule):
         source: str = "bundled",
         start: str = "2000-01-01",
         end: str = "2013-12-31",
+        date_format: str | None = None,
+        duplicate_dates: str = "error",
     ) -> None:
         super().__init__()
         self.tickers = list(tickers) if tickers else None
@@ -229,6 +254,7 @@ class StockDataModule(L.LightningDataModule):
         self.csv_path = csv_path
         self.source = source
         self.start, self.end = start, end
+        self.date_format, self.duplicate_dates = date_format, duplicate_dates
         self._validate_options()
         self.splits: dict[str, SplitWindows] = {}
         self.feature_mean = self.feature_std = None
@@ -260,6 +286,8 @@ class StockDataModule(L.LightningDataModule):
             tickers=self.tickers,
             start=self.start,
             end=self.end,
+            date_format=self.date_format,
+            duplicate_dates=self.duplicate_dates,
         )
         where = self.csv_path or "the price table"
         needed = {"Ticker", "Date"} | {c for f in self.features for c in FEATURE_COLUMNS[f]}

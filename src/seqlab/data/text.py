@@ -239,7 +239,20 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
         ) from None
     if not text:
         raise SeqlabError(f"{name} is empty; give a file with text")
+    controls = sum(text.count(c) for c in BINARY_MARKERS)
+    if controls:
+        offset = min(i for i in (text.find(c) for c in BINARY_MARKERS) if i >= 0)
+        line = text.count("\n", 0, offset) + 1
+        raise SeqlabError(
+            f"{name} holds {controls} NUL/control byte(s) (first on line {line}, character "
+            f"{offset}): a binary file, or UTF-16 read as UTF-8. Fix: re-save it as UTF-8 text "
+            "or remove those bytes."
+        )
     return text
+
+
+# NUL and other C0 controls that never occur in text (tab, newline, CR, form feed excepted)
+BINARY_MARKERS = tuple(chr(c) for c in range(32) if chr(c) not in "\t\n\r\x0b\x0c")
 
 
 def load_corpus(
