@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,22 +87,46 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+class DivergeAtEpoch(L.Callback):
+    """After ``epoch`` good epochs: note last.ckpt's hash, then blow the learning rate up."""
+
+    last_hash: str | None = None
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+            DivergeAtEpoch.last_hash = hashlib.sha256(last.read_bytes()).hexdigest()
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = 1e30
+
+
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = compose_config(
         "train",
         [
             *DETERMINISTIC,
-            "model.optimizer.lr=1e30",
             "trainer.gradient_clip_val=null",
             "trainer.max_epochs=50",
+            "+callbacks.diverge._target_=tests.test_faults.DivergeAtEpoch",
+            "+callbacks.diverge.epoch=1",
         ],
         tmp_path,
     )
-    with pytest.raises(NonFiniteLossError, match=r"train/loss is (nan|inf) at global step \d+"):
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(NonFiniteLossError) as error:
         run(cfg)
-    for ckpt in (tmp_path / "checkpoints").glob("*.ckpt"):
-        state = torch.load(ckpt, weights_only=False)["state_dict"]
-        assert all(torch.isfinite(v).all() for v in state.values()), ckpt
+    message = str(error.value)
+    step = int(re.search(r"train/loss is (?:nan|inf) at global step (\d+)", message).group(1))
+    assert step > 8  # after the first, good epoch (8 batches)
+    assert str(last) in message  # the file resume= continues from
+    # the last good checkpoint is the one epoch 0 wrote, byte for byte, and holds finite weights
+    assert hashlib.sha256(last.read_bytes()).hexdigest() == DivergeAtEpoch.last_hash
+    ckpt = torch.load(last, weights_only=False)
+    assert ckpt["global_step"] == 8
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
 
 
 def test_checkpoint_writes_are_atomic(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 import lightning as L
@@ -36,8 +37,15 @@ class FiniteLossGuard(L.Callback):
         value = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
         if math.isfinite(value):
             return
-        callback = trainer.checkpoint_callback
-        last = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+        # the newest file any ModelCheckpoint wrote (on a tie, the later callback: last.ckpt)
+        last = max(
+            (
+                (os.path.getmtime(path), i, path)
+                for i, c in enumerate(trainer.checkpoint_callbacks)
+                if (path := c.last_model_path or c.best_model_path) and os.path.exists(path)
+            ),
+            default=(0.0, 0, ""),
+        )[2]
         kept = (
             f"the last good checkpoint is kept: {last}" if last else "no checkpoint was written yet"
         )
