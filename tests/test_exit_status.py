@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 
@@ -123,3 +124,46 @@ def test_drop_rows_after_step_keeps_the_header_and_earlier_rows(tmp_path):
     path.write_text("epoch,step,loss\n0,3,1.0\n0,5,0.9\n1,7,0.8\n")
     assert drop_rows_after_step(path, 5) == 1
     assert path.read_text().splitlines() == ["epoch,step,loss", "0,3,1.0", "0,5,0.9"]
+
+
+def test_a_worked_example_on_a_smaller_file_validates_once_per_epoch(tmp_path, caplog):
+    corpus = tmp_path / "small.txt"
+    corpus.write_text("ROMEO: But soft, what light through yonder window breaks?\n" * 600)
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=lstm_shakespeare",
+            f"data.path={corpus}",
+            "data.batch_size=4",
+            "model.backbone.hidden_size=8",
+            "model.backbone.num_layers=1",
+            "trainer.max_epochs=1",
+            "trainer.accelerator=cpu",
+            "extras.print_config=false",
+            "callbacks.progress_bar=null",
+            "logger=csv",
+            "test=false",
+        ],
+        tmp_path / "run",
+    )
+    assert cfg.trainer.val_check_interval == 150
+    with caplog.at_level(logging.WARNING, logger="seqlab.cli.preflight"):
+        run(cfg)
+    assert "validating once per epoch instead" in caplog.text
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_user_errors_stay_one_line_in_debug_logging(capsys):
+    def bad() -> None:
+        raise SeqlabError("data.window=0 must be >= 1.")
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            exit_on_user_error(bad)()
+    finally:
+        root.setLevel(level)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "error: data.window=0 must be >= 1.\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -45,9 +46,9 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
                 _exit_interrupted(signal.SIGTERM)
             raise
         except SeqlabError as err:
-            if _in_multirun():
-                raise  # the sweep decides what a failed job means
-            log.debug("user error", exc_info=True)
+            if _in_multirun() or os.environ.get("SEQLAB_TRACEBACK") == "1":
+                raise  # the sweep decides what a failed job means; or the user asked for it
+            # one line, also in debug= modes (SEQLAB_TRACEBACK=1 shows the traceback)
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
 

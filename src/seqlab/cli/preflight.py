@@ -83,3 +83,35 @@ def check_optimizer(model: Any) -> None:
             f"model.optimizer ({optimizer.get('_target_')}): {cause}. Fix: correct that value "
             "(e.g. model.optimizer.lr=0.001)."
         ) from err
+
+
+def fit_validation_interval(trainer: Any, datamodule: Any) -> Any:
+    """A step-based ``val_check_interval`` longer than an epoch of *this* data (a worked
+    example run on a smaller file) becomes once per epoch, said in one line."""
+    import logging
+
+    from omegaconf import OmegaConf
+
+    interval = trainer.get("val_check_interval")
+    if not isinstance(interval, int) or isinstance(interval, bool):
+        return trainer
+    try:
+        batches = len(datamodule.train_dataloader())
+    except TypeError:  # an iterable without a length: Lightning decides
+        return trainer
+    limit = trainer.get("limit_train_batches")
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        batches = min(batches, limit)
+    elif isinstance(limit, float):
+        batches = max(int(batches * limit), 1)
+    if interval <= batches:
+        return trainer
+    logging.getLogger(__name__).warning(
+        "trainer.val_check_interval=%d is longer than an epoch of this data (%d training "
+        "batches): validating once per epoch instead (set trainer.val_check_interval to at "
+        "most %d to validate more often)",
+        interval,
+        batches,
+        batches,
+    )
+    return OmegaConf.merge(trainer, {"val_check_interval": 1.0})

@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from seqlab.errors import SeqlabError
+
 log = logging.getLogger(__name__)
 
 
@@ -81,7 +83,10 @@ def run(cfg: DictConfig) -> float | None:
     try:
         return _run(cfg)
     except Exception as err:
-        log.exception("job failed: %s", err)
+        if isinstance(err, SeqlabError) or isinstance(err.__cause__, SeqlabError):
+            log.error("job failed: %s", err.__cause__ if err.__cause__ else err)  # one line
+        else:
+            log.exception("job failed: %s", err)
         output_dir = Path(cfg.paths.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(
@@ -107,7 +112,7 @@ def _run(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    from seqlab.cli.preflight import check_train_config
+    from seqlab.cli.preflight import check_train_config, fit_validation_interval
     from seqlab.cli.resume import resume_checkpoint
     from seqlab.provenance import collect as collect_provenance
     from seqlab.tasks.registry import build_task, check_trusted_checkpoint
@@ -136,7 +141,7 @@ def _run(cfg: DictConfig) -> float | None:
     spec = datamodule.spec
     log.info("model <%s> for task %s", cfg.model.backbone._target_, spec.task)
     task = build_task(cfg.model, spec, data=cfg.data)
-    trainer_cfg = cfg.trainer
+    trainer_cfg = fit_validation_interval(cfg.trainer, datamodule)
     if not task.automatic_optimization and trainer_cfg.get("gradient_clip_val"):
         # Lightning refuses trainer-level clipping under manual optimisation (truncated
         # BPTT); the task clips each chunk itself with the same value.
