@@ -21,13 +21,6 @@ from seqlab.errors import SeqlabError
 
 
 @pytest.fixture(scope="module")
-def digits():
-    dm = DigitsDataModule(augment=False)
-    dm.setup()
-    return dm
-
-
-@pytest.fixture(scope="module")
 def mnist():
     dm = MNISTDataModule()
     dm.setup()
