@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -36,15 +38,38 @@ def trained(tmp_path_factory):
     return out, json.loads((out / "summary.json").read_text()), objective
 
 
-def test_training_lowers_the_loss(trained):
+def test_objective_is_the_best_validation_loss(trained):
     out, _summary, objective = trained
     metrics = pd.read_csv(out / "csv" / "metrics.csv")
     val = metrics["val/loss"].dropna().to_numpy()
-    train = metrics["train/loss"].dropna().to_numpy()
     assert len(val) == 4
-    assert val.min() < val[0]  # validation loss goes down during the run
-    assert train[-3:].mean() < train[:3].mean()
     assert objective == pytest.approx(val.min(), rel=1e-5)  # what sweepers optimise
+
+
+def test_training_lowers_the_loss(tmp_path):
+    """On a learnable target (digits, read row by row by the default LSTM) the validation
+    cross-entropy falls far below chance level, ln 10 = 2.30, and falls every epoch. (Next-day
+    returns, the default data, are close to unpredictable: their loss barely moves.)"""
+    from tests.conftest import FAST
+
+    out = tmp_path / "run"
+    cfg = compose_config(
+        "train",
+        [
+            *FAST,
+            "data=digits",
+            "trainer.max_epochs=3",
+            "model.optimizer.lr=0.01",
+            "logger=csv",
+            "test=false",
+        ],
+        out,
+    )
+    run(cfg)
+    val = pd.read_csv(out / "csv" / "metrics.csv")["val/loss"].dropna().to_numpy()
+    assert len(val) == 3
+    assert all(b < a for a, b in itertools.pairwise(val)), val
+    assert val[-1] < 0.5 * math.log(10), val
 
 
 def test_run_folder_holds_every_artifact(trained):
