@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from seqlab.data.hub import hub_unreachable_reason
+from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.package_files import package_file
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
@@ -293,7 +294,7 @@ class ImageDataModule(L.LightningDataModule):
             shift=self.shift,
             hflip=self.hflip,
         )
-        return DataLoader(
+        return ResumableDataLoader(
             TensorDataset(data.images, data.labels),
             batch_size=self.batch_size,
             sampler=EpochSeededSampler(len(data.labels)) if train else None,

@@ -24,6 +24,7 @@ from seqlab.data.captions import (
     measure_attributes,
 )
 from seqlab.data.images import ImageBatch, MNISTDataModule
+from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 
@@ -104,7 +105,7 @@ class MNISTCaptionsDataModule(MNISTDataModule):
 
     def _loader(self, split: str, *, train: bool) -> DataLoader:
         index = torch.arange(len(self.splits[split]))
-        return DataLoader(
+        return ResumableDataLoader(
             TensorDataset(index),
             batch_size=self.batch_size,
             sampler=EpochSeededSampler(len(index)) if train else None,

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.package_files import package_file
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
@@ -416,7 +417,7 @@ class StockDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         windows = self.splits[split]
         dataset = TensorDataset(windows.x, self.normalise_target(windows.y))
-        return DataLoader(
+        return ResumableDataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochSeededSampler(len(dataset)) if shuffle else None,

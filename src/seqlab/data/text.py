@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.ngram import NGramLM
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
@@ -683,7 +684,7 @@ class ShakespeareDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
         kwargs.setdefault("batch_size", self.batch_size)
-        return DataLoader(
+        return ResumableDataLoader(
             dataset,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

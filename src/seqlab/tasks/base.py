@@ -91,6 +91,13 @@ class SeqlabTask(L.LightningModule):
             },
         }
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # how far into the epoch a checkpoint taken now is (seqlab.data.loaders)
+        loader = self.trainer.train_dataloader
+        if hasattr(loader, "batches_done"):
+            done = batch_idx + 1  # an epoch completed: a resume starts the next one afresh
+            loader.batches_done = 0 if done >= self.trainer.num_training_batches else done
+
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Records which class to rebuild, so eval/generate need only the checkpoint path.
