@@ -83,6 +83,11 @@ def test_run_folder_holds_every_artifact(trained):
         assert key in test
     # persistence baseline on daily returns: mean squared return, about 1e-4..1e-3
     assert 1e-5 < test["test/baseline_mse"] < 1e-2
+    # skill = 1 - mse / baseline_mse; an honest model on daily returns lands near 0
+    assert test["test/skill"] == pytest.approx(
+        1 - test["test/mse"] / test["test/baseline_mse"], abs=1e-5
+    )
+    assert abs(test["test/skill"]) < 0.1
 
 
 def test_wandb_offline_run_has_the_metrics(trained):

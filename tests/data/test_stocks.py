@@ -118,3 +118,49 @@ def test_unknown_ticker():
 def test_unknown_feature():
     with pytest.raises(SeqlabError, match=r"data.features: unknown feature"):
         StockDataModule(features=["log_return", "sentiment"])
+
+
+def test_feature_formulas():
+    """README: log return of the split-adjusted close, volume change, intraday range, body."""
+    from seqlab.data.stocks import compute_features
+
+    prices = pd.DataFrame(
+        {
+            "Ticker": ["X"] * 3,
+            "Date": pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"]),
+            "Open": [10.0, 11.0, 12.0],
+            "High": [12.0, 13.0, 15.0],
+            "Low": [9.0, 10.0, 11.0],
+            "Close": [11.0, 12.0, 14.0],
+            "Adj Close": [5.5, 6.0, 7.0],  # a 2:1 split since: the adjusted close is half
+            "Volume": [99.0, 199.0, 49.0],
+        }
+    )
+    features = ["log_return", "volume_change", "range", "body"]
+    table = compute_features(prices, features, "log_return")
+    assert list(table["Date"]) == list(prices["Date"][1:])  # the first day has no return
+    np.testing.assert_allclose(table["log_return"], [np.log(6.0 / 5.5), np.log(7.0 / 6.0)])
+    np.testing.assert_allclose(table["volume_change"], [np.log(200 / 100), np.log(50 / 200)])
+    np.testing.assert_allclose(table["range"], [(13 - 10) / 12, (15 - 11) / 14])
+    np.testing.assert_allclose(table["body"], [np.log(12 / 11), np.log(14 / 12)])
+
+
+def test_splits_are_70_15_15_of_the_calendar_with_shared_cut_dates(bundled):
+    from seqlab.data.stocks import split_cut_dates
+
+    dates = pd.Series(pd.date_range("2001-01-01", periods=200)).repeat(2)  # two tickers
+    val_start, test_start = split_cut_dates(dates, 0.7, 0.15)
+    assert (val_start, test_start) == (pd.Timestamp("2001-05-21"), pd.Timestamp("2001-06-20"))
+    assert (dates.unique() < val_start).sum() == 140 and (dates.unique() < test_start).sum() == 170
+    # the bundled data: each ticker's first val (test) target falls on the same day, the
+    # window-th trading day after the shared cut, and the calendar days with a target are
+    # shared ~70/15/15
+    days = {k: np.unique(bundled.splits[k].date) for k in ("train", "val", "test")}
+    for k, before in (("val", "train"), ("test", "val")):
+        split = bundled.splits[k]
+        firsts = {t: split.date[split.ticker == t].min() for t in set(split.ticker)}
+        assert len(firsts) == 4 and len(set(firsts.values())) == 1, firsts
+        assert days[before].max() < days[k].min()
+    total = sum(len(d) for d in days.values())
+    shares = [len(days[k]) / total for k in ("train", "val", "test")]
+    np.testing.assert_allclose(shares, [0.70, 0.15, 0.15], atol=0.02)

@@ -115,6 +115,38 @@ def test_vanishing_gradients_at_initialisation():
     assert 1e-22 < lstm_torch_init < 1e-21  # forget gate at 0.5 forgets: measured 7.0e-22
 
 
+@pytest.mark.parametrize("stateful", [True, False], ids=["stateful", "stateless"])
+def test_stateful_data_carries_the_state_from_batch_to_batch(stateful):
+    """data.stateful=true: each training batch starts from the (detached) state the previous
+    batch ended with; a new epoch, and stateless data, start from zeros (None)."""
+    torch.manual_seed(0)
+    spec = DataSpec(
+        task="language_modeling", vocab_size=VOCAB, seq_len=16, extra={"stateful": stateful}
+    )
+    optim = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}
+    task = LanguageModelingTask(model={"backbone": LSTM, "optimizer": optim}, spec=spec.to_dict())
+    entering, leaving = [], []
+
+    def record(module, args, out) -> None:
+        entering.append(args[1])
+        leaving.append(out[1])
+
+    task.backbone.register_forward_hook(record)
+    x = torch.randint(0, VOCAB, (3, 4, 16))
+    task.on_train_epoch_start()
+    for i in range(3):
+        task.training_step((x[i], x[i]), i)
+    task.on_train_epoch_start()
+    task.training_step((x[0], x[0]), 0)
+    assert entering[0] is None and entering[3] is None  # a new epoch starts afresh
+    for i in (1, 2):
+        if not stateful:
+            assert entering[i] is None
+            continue
+        for got, previous in zip(entering[i], leaving[i - 1], strict=True):
+            assert torch.equal(got, previous) and not got.requires_grad
+
+
 def test_train_generate_end_to_end(train_cfg, tmp_path):
     from hydra.utils import instantiate
 
