@@ -68,14 +68,6 @@ def test_bad_input_is_one_clear_line(tmp_path):
     assert "data.csv_path: file '/no/such/prices.csv' does not exist" in result.stderr
 
 
-def test_ddp_inside_multirun_is_refused(tmp_path):
-    result = run_cli(
-        "train.py", "-m", *TINY, "trainer=ddp_cpu", "seed=1,2", "logger=csv", home=tmp_path
-    )
-    assert result.returncode != 0
-    assert "inside a Hydra multirun" in result.stderr
-
-
 @pytest.mark.slow
 def test_ddp_cpu_two_processes_one_run_dir(tmp_path):
     out = tmp_path / "ddp"

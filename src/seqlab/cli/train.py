@@ -73,11 +73,11 @@ def run(cfg: DictConfig) -> float | None:
     recorded as failed; a single run raises as usual.
     """
     from seqlab.security import trust
-    from seqlab.utils.runtime import apply_extras, check_distributed_multirun
+    from seqlab.utils.runtime import apply_extras, relaunches_ranks_in_multirun
 
     apply_extras(cfg)
     trust(cfg.get("trusted_targets"))
-    check_distributed_multirun(cfg)
+    relaunches_ranks_in_multirun(cfg)  # refuses the combinations that cannot work
     if not _in_multirun():
         return _run(cfg)
     try:
@@ -121,7 +121,12 @@ def _run(cfg: DictConfig) -> float | None:
     from seqlab.utils.config_tree import print_config_tree
     from seqlab.utils.csv_logger import drop_rows_after_step
     from seqlab.utils.instantiators import instantiate_group
-    from seqlab.utils.runtime import quiet_lightning_logging, set_threads, warn_cpu_precision
+    from seqlab.utils.runtime import (
+        quiet_lightning_logging,
+        ranks_run_this_job,
+        set_threads,
+        warn_cpu_precision,
+    )
 
     quiet_lightning_logging()
     check_train_config(cfg)
@@ -182,17 +187,10 @@ def _run(cfg: DictConfig) -> float | None:
     _remember_wandb_id(trainer, output_dir)
 
     try:
-        if cfg.get("train", True):
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        train_metrics = metrics_of(trainer.callback_metrics, "train/")
-        val_metrics = metrics_of(trainer.callback_metrics, "val/")
-
-        test_metrics: dict[str, float] = {}
-        best = _best_checkpoint(trainer)
-        if cfg.get("test", True):
-            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-            test_metrics = metrics_of(trainer.callback_metrics, "test/")
-
+        with ranks_run_this_job(cfg):
+            train_metrics, val_metrics, test_metrics, best = _fit_and_test(
+                cfg, trainer, task, datamodule, ckpt_path
+            )
         summary = {
             "status": "ok",
             "task": spec.task,
@@ -234,6 +232,20 @@ def _run(cfg: DictConfig) -> float | None:
     return _optimized_value(
         cfg.get("optimized_metric"), trainer, {**train_metrics, **val_metrics, **test_metrics}
     )
+
+
+def _fit_and_test(cfg: DictConfig, trainer, task, datamodule, ckpt_path: str | None):
+    """Fit, then test the best checkpoint: (train, val, test metrics, best checkpoint path)."""
+    if cfg.get("train", True):
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    train_metrics = metrics_of(trainer.callback_metrics, "train/")
+    val_metrics = metrics_of(trainer.callback_metrics, "val/")
+    test_metrics: dict[str, float] = {}
+    best = _best_checkpoint(trainer)
+    if cfg.get("test", True):
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        test_metrics = metrics_of(trainer.callback_metrics, "test/")
+    return train_metrics, val_metrics, test_metrics, best
 
 
 def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> float | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 
 from omegaconf import DictConfig
 
@@ -36,8 +39,13 @@ def set_threads(threads: int | None) -> None:
     log.debug("torch threads: %d", torch.get_num_threads())
 
 
-def check_distributed_multirun(cfg: DictConfig) -> None:
-    """DDP relaunches the script per rank; inside a Hydra multirun rank 1 re-runs the sweep."""
+def relaunches_ranks_in_multirun(cfg: DictConfig) -> bool:
+    """Whether Lightning will re-run this script once per extra rank, inside a multirun job.
+
+    Lightning's subprocess launcher re-executes ``sys.argv`` for ranks 1..N-1; inside a Hydra
+    multirun that command line is the whole sweep (Hydra #2070: every rank would re-run every
+    job). `ranks_run_this_job` makes it this job's own command line instead.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -55,17 +63,48 @@ def check_distributed_multirun(cfg: DictConfig) -> None:
     relaunches = strategy in {"auto", ""} or "fsdp" in strategy
     relaunches = relaunches or ("ddp" in strategy and "spawn" not in strategy)
     if not (relaunches and many):
-        return
+        return False
     if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
-        return
+        return False
     launcher = str(HydraConfig.get().launcher.get("_target_", ""))
     if "submitit" in launcher or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        return  # srun starts every rank itself: Lightning does not re-execute the script
-    raise SeqlabError(
-        f"trainer.strategy={strategy} inside a Hydra multirun (-m) would make every rank "
-        "re-run the whole sweep (Hydra #2070). Fix: trainer.strategy=ddp_spawn for sweeps, "
-        "or run each job under SLURM (hydra/launcher=slurm), where srun starts the ranks."
-    )
+        return False  # srun starts every rank itself: Lightning does not re-execute the script
+    if "joblib" in launcher:
+        raise SeqlabError(
+            f"trainer.strategy={strategy or 'auto'} on several devices cannot run inside the "
+            "parallel (joblib) launcher: its jobs share one process tree. Fix: the default "
+            "launcher (jobs one after another, each with its own ranks), or hydra/launcher=slurm."
+        )
+    return True
+
+
+@contextlib.contextmanager
+def ranks_run_this_job(cfg: DictConfig) -> Iterator[None]:
+    """While this multirun job trains, the command line Lightning hands to ranks 1..N-1 is the
+    job's own overrides, run as a single run in the job's folder: only this job's ranks start."""
+    if not relaunches_ranks_in_multirun(cfg):
+        yield
+        return
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import read_write
+
+    hydra_cfg = HydraConfig.get()
+    saved_argv, saved_env = sys.argv[:], dict(os.environ)
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg):  # Lightning passes run.dir on to the ranks as their folder
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    log.info("multirun job %s: DDP ranks start as this job only", hydra_cfg.job.num)
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        # the next job needs its own process group, port and rank variables
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        os.environ.clear()
+        os.environ.update(saved_env)
 
 
 def warn_cpu_precision(cfg: DictConfig) -> None:
