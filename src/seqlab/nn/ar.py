@@ -22,6 +22,8 @@ __all__ = ["AR"]
 
 
 class AR(nn.Module):
+    carries_state = True  # the last τ-1 inputs: chunks can be read one after another
+
     def __init__(
         self,
         *,

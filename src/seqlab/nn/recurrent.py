@@ -190,6 +190,12 @@ def _map_state(state: State | None, fn: Callable[[Tensor], Tensor]) -> State | N
 
 
 class _Recurrent(nn.Module):
+    @property
+    def carries_state(self) -> bool:
+        """Whether chunks can be read one after another with the state carried between them
+        (truncated BPTT, stateful streams): not backwards in time."""
+        return not self.bidirectional
+
     def __init__(
         self,
         *,

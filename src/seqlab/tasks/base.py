@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from seqlab.data.spec import DataSpec
+from seqlab.errors import SeqlabError
 
 
 def _rng_states() -> dict[str, Any]:
@@ -66,6 +67,17 @@ class SeqlabTask(L.LightningModule):
         )
         self.spec = DataSpec.from_dict(self.hparams.spec)
         self.backbone: nn.Module = instantiate(self.hparams.model["backbone"])
+        if self.hparams.model.get("tbptt_steps") and not getattr(
+            self.backbone, "carries_state", False
+        ):
+            # an attention backbone returns no state: each chunk would silently lose the
+            # context of the chunks before it
+            raise SeqlabError(
+                f"model.tbptt_steps={self.hparams.model['tbptt_steps']}: truncated BPTT carries "
+                f"a recurrent state from chunk to chunk, and {type(self.backbone).__name__} "
+                "carries none (attention sees its whole context at once). Fix: "
+                "model.tbptt_steps=null, or a recurrent model (model=rnn|lstm|gru|ar)."
+            )
         if self.hparams.model.get("compile"):
             # the compile cache is per thread count and slow to fill: keep it with the project
             root = os.environ.get("SEQLAB_ROOT", ".")

@@ -34,6 +34,12 @@ def _forecast_metrics() -> MetricCollection:
     )
 
 
+def end_aligned_sizes(length: int, k: int) -> list[int]:
+    """Chunk sizes covering ``length`` steps whose last chunk has exactly ``k`` steps."""
+    head = length % k
+    return ([head] if head else []) + [k] * (length // k)
+
+
 class ForecastingTask(SeqlabTask):
     task_name = "forecasting"
 
@@ -53,16 +59,17 @@ class ForecastingTask(SeqlabTask):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, F) normalised features -> (B, horizon) normalised forecast.
 
-        With ``model.tbptt_steps=k`` (recurrent backbones) the window is read in chunks of k
-        steps; the state is carried forward detached, so the loss at the end of the window
-        back-propagates through the last chunk only (truncated BPTT; one optimiser step per
+        With ``model.tbptt_steps=k`` (state-carrying backbones) the window is read in chunks
+        aligned to its **end**: the last chunk is exactly the last k steps (T=12, k=5 gives
+        2, 5, 5). The state is carried forward detached, so the loss at the end of the window
+        back-propagates through the last k steps only (truncated BPTT; one optimiser step per
         window, since a forecast has one loss)."""
         inputs = self.input_proj(x)  # (B, T, width)
         k = self.hparams.model.get("tbptt_steps")
         if not k or k >= inputs.shape[1]:
             hidden, _ = self.backbone(inputs)  # (B, T, H)
             return self.head(hidden[:, -1])  # (B, horizon)
-        chunks = inputs.split(int(k), dim=1)
+        chunks = inputs.split(end_aligned_sizes(inputs.shape[1], int(k)), dim=1)
         state = None
         for chunk in chunks[:-1]:
             _, state = self.backbone(chunk, state)
