@@ -45,6 +45,7 @@ def test_help_lists_config_groups(tmp_path):
     assert "data: " in result.stdout and "stocks" in result.stdout
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_no_wandb_key_runs_offline_without_prompting(tmp_path):
     """No WANDB_* variables, no ~/.netrc, stdin closed: the run must finish, offline."""
     out = tmp_path / "run"
@@ -60,6 +61,7 @@ def test_no_wandb_key_runs_offline_without_prompting(tmp_path):
     assert "test/baseline_mse" in summary["test"]
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_bad_input_is_one_clear_line(tmp_path):
     result = run_cli(
         "train.py", *TINY, "data.csv_path=/no/such/prices.csv", "logger=csv", home=tmp_path

@@ -129,6 +129,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_checkpoint_writes_are_atomic(tmp_path):
     """Kill a process while it writes a big checkpoint: the old file stays intact."""
     target = tmp_path / "last.ckpt"
@@ -149,6 +150,7 @@ def test_checkpoint_writes_are_atomic(tmp_path):
     assert torch.equal(torch.load(target, weights_only=True)["good"], torch.ones(3))
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_multirun_with_a_failing_job_finishes_the_others_and_writes_a_table(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
     result = subprocess.run(

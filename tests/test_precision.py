@@ -79,6 +79,7 @@ def test_32_true_does_not_autocast(tmp_path):
     assert AutocastProbe.seen == {(False, torch.float32)}
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_bf16_mixed_text_to_image_both_stages(tmp_path):
     stage1 = _train(
         tmp_path / "vq", "model=vqvae", "data=mnist_captions", callbacks="callbacks=default"

@@ -34,7 +34,7 @@ def _env() -> dict[str, str]:
 
 
 def test_processes_started_in_the_same_millisecond_get_their_own_folders(tmp_path):
-    start = time.time() + 3.0  # every process waits for the same instant, then resolves
+    start = time.time() + 1.5  # every process waits for the same instant, then resolves
     code = (
         "import time, sys; from seqlab.cli.run_dir import run_dir; "
         f"time.sleep(max(0.0, {start} - time.time())); print(run_dir(sys.argv[1]))"

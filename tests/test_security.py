@@ -128,6 +128,7 @@ def test_eval_and_generate_refuse_crafted_checkpoints(tmp_path, offender, entry)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_eval_py_prints_one_line_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     ckpt = _popen_checkpoint(tmp_path / "shared.ckpt", marker)

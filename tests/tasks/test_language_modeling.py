@@ -147,6 +147,7 @@ def test_stateful_data_carries_the_state_from_batch_to_batch(stateful):
             assert torch.equal(got, previous) and not got.requires_grad
 
 
+@pytest.mark.slow  # subprocess or several trainings: CI runs it with -m slow
 def test_train_generate_end_to_end(train_cfg, tmp_path):
     from hydra.utils import instantiate
 
