@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from seqlab.cli.train import metrics_of, print_results, write_json_atomic
+from seqlab.cli.results import metrics_of, print_results, write_json_atomic
 
 log = logging.getLogger(__name__)
 
