@@ -41,3 +41,22 @@ def test_netrc_key_is_found(monkeypatch, tmp_path):
     monkeypatch.setenv("NETRC", str(netrc))
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
     assert resolve_wandb_mode(timeout=1.0) == ("offline", "127.0.0.1 is not reachable")
+
+
+def test_wandb_loggers_finds_wandb_loggers_of_a_trainer_or_a_list(tmp_path):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    class MyWandbLogger(WandbLogger):
+        pass
+
+    from seqlab.tracking import wandb_loggers
+
+    csv = CSVLogger(tmp_path)
+    # not initialised: that would start wandb; only the class matters here
+    wandb, mine = WandbLogger.__new__(WandbLogger), MyWandbLogger.__new__(MyWandbLogger)
+    assert wandb_loggers(SimpleNamespace(loggers=[csv, wandb, mine])) == [wandb, mine]
+    assert wandb_loggers([csv]) == []
+    assert wandb_loggers(wandb) == [wandb]
+    assert wandb_loggers(None) == []

@@ -73,6 +73,22 @@ def wandb_logger(*, save_dir: str, offline: bool = False, **kwargs):
     return logger
 
 
+def wandb_loggers(trainer_or_loggers) -> list:
+    """The W&B loggers among a trainer's loggers (or a list of loggers, or one logger).
+
+    The one place that decides what counts as a W&B logger: Lightning's ``WandbLogger`` and
+    its subclasses (including the one `wandb_logger` builds). Does not import wandb.
+    """
+    from lightning.pytorch.loggers.wandb import WandbLogger
+
+    loggers = getattr(trainer_or_loggers, "loggers", trainer_or_loggers)
+    if loggers is None:
+        return []
+    if not isinstance(loggers, (list, tuple)):
+        loggers = [loggers]
+    return [logger for logger in loggers if isinstance(logger, WandbLogger)]
+
+
 def announce_wandb(logger) -> None:
     """One line saying where the W&B run went and, when offline, how to upload it."""
     mode, reason = getattr(logger, "seqlab_mode", ("online", ""))

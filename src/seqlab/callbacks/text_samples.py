@@ -7,6 +7,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from seqlab.tracking import wandb_loggers
+
 
 class TextSamples(L.Callback):
     def __init__(
@@ -52,8 +54,5 @@ class TextSamples(L.Callback):
                 file.write(
                     f"=== epoch {trainer.current_epoch} | prompt {prompt!r}\n{prompt}{text}\n\n"
                 )
-        for logger in trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
-                logger.log_text(
-                    key="samples", columns=["epoch", "prompt", "sample"], data=self.rows
-                )
+        for logger in wandb_loggers(trainer):
+            logger.log_text(key="samples", columns=["epoch", "prompt", "sample"], data=self.rows)
