@@ -72,9 +72,9 @@ def collect(root: str | os.PathLike | None = None, run_dir: str | os.PathLike | 
     root = Path(root or os.environ.get("SEQLAB_ROOT", ".")).resolve()
     code, diff = code_state(root)
     if diff and run_dir is not None:
-        path = Path(run_dir) / DIFF_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(diff)
+        from seqlab.utils.files import atomic_write_text
+
+        path = atomic_write_text(Path(run_dir) / DIFF_FILE, diff)
         code["diff_file"] = str(path)
     return {
         "code": code,

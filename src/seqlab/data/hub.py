@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from seqlab.errors import SeqlabError
+from seqlab.utils.files import atomic_write_text
 
 HUB_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "true", "yes", "on"}
@@ -76,8 +77,4 @@ def hub_text_file(name: str, *, field: str, cache_dir: str | None, offline_hint:
             f"(columns: {dataset[order[0]].column_names})."
         )
     text = "\n".join(str(row) for s in order for row in dataset[s][field])
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return atomic_write_text(target, text)

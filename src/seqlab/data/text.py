@@ -29,7 +29,6 @@ import importlib.util
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.data.tokenizers import BPETokenizer, CharTokenizer
 from seqlab.errors import SeqlabError
+from seqlab.utils.files import atomic_write_text
 
 _TOKENIZER_KINDS = ("char", "bpe")
 _BPE_MIN_VOCAB = 256  # byte-level alphabet
@@ -553,7 +553,7 @@ class ShakespeareDataModule(L.LightningDataModule):
                 pass  # corrupt cache entry: retrain and overwrite
         tok = BPETokenizer.train(train_text.splitlines(keepends=True), self.bpe_vocab_size)
         if cache_file is not None:
-            _atomic_write(cache_file, tok.to_str())
+            atomic_write_text(cache_file, tok.to_str())
         return tok
 
     def _bpe_cache_file(self, train_text: str) -> Path | None:
@@ -719,15 +719,3 @@ class ShakespeareDataModule(L.LightningDataModule):
             return self._stateful_loader("test")
         ds = TokenWindows(self._stream("test"), self.block_size, stride=self.block_size)
         return self._loader(ds, shuffle=False)
-
-
-def _atomic_write(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

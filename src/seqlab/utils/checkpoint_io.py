@@ -3,33 +3,23 @@
 Lightning's own ``_atomic_save`` serialises to memory first but then writes the target
 file in place, so a process killed mid-write leaves a truncated ``last.ckpt``. Here the
 bytes go to a temporary file in the same folder, are fsync'ed, and ``os.replace`` swaps
-them in (atomic on POSIX and Windows).
+them in (atomic on POSIX and Windows): `seqlab.utils.files.atomic_open`.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from seqlab.utils.files import atomic_open
+
 
 def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as file:
+        torch.save(payload, file)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

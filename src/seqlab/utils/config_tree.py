@@ -25,7 +25,7 @@ def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None) -> Non
         branch.add(rich.syntax.Syntax(text, "yaml"))
     rich.print(tree)
     if save_to is not None:
-        path = Path(save_to)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w") as file:
+        from seqlab.utils.files import atomic_open
+
+        with atomic_open(save_to, "w") as file:
             rich.print(tree, file=file)

@@ -8,11 +8,14 @@ test stage (a fresh process) crashed rewriting a header it did not know.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from seqlab.utils.files import atomic_write_text
 
 
 class AppendingExperimentWriter(ExperimentWriter):
@@ -49,8 +52,7 @@ def drop_rows_after_step(metrics_file: str | os.PathLike, step: int) -> int:
     kept = [rows[0]] + [r for r in rows[1:] if not (r[column] and int(float(r[column])) > step)]
     dropped = len(rows) - len(kept)
     if dropped:
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as file:
-            csv.writer(file).writerows(kept)
-        tmp.replace(path)
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(kept)
+        atomic_write_text(path, text.getvalue())
     return dropped
