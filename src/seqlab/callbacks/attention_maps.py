@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import lightning as L
-import numpy as np
 import torch
 
-from seqlab.callbacks.media import matplotlib_headless, save_figure
-
-
-def _display(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) float -> (H, W) or (H, W, 3) in [0, 1] (per-image min-max)."""
-    image = image - image.min()
-    image = image / max(float(image.max()), 1e-8)
-    return image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0))
+from seqlab.plotting import patch_attention_figure, save_figure
 
 
 class AttentionMaps(L.Callback):
@@ -71,45 +63,14 @@ class AttentionMaps(L.Callback):
         pl_module.train(was_training)
         gh, gw = backbone.grid
         layers = [m.float().mean(1).reshape(-1, gh, gw).cpu().numpy() for m in maps]
-        self._figure(trainer, pl_module, images.float().cpu().numpy(), labels, preds, layers, name)
-
-    def _figure(self, trainer, pl_module, images, labels, preds, layers, name) -> None:
-        matplotlib_headless()
-        import matplotlib.pyplot as plt
-
-        names = list(pl_module.spec.class_names) or [str(i) for i in range(int(labels.max()) + 1)]
-        rows, cols = len(images), len(layers) + 1
-        fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.8 * rows), squeeze=False)
-        H, W = images.shape[-2:]
-        for r in range(rows):
-            picture = _display(images[r])
-            cmap = "gray" if picture.ndim == 2 else None
-            ax = axes[r, 0]
-            ax.imshow(picture, cmap=cmap)
-            ok = "ok" if int(preds[r]) == int(labels[r]) else "wrong"
-            ax.set_title(
-                f"true {names[int(labels[r])]} / pred {names[int(preds[r])]} ({ok})", fontsize=6
-            )
-            for layer, attention in enumerate(layers, start=1):
-                ax = axes[r, layer]
-                ax.imshow(picture, cmap=cmap)
-                ax.imshow(
-                    attention[r],
-                    cmap="inferno",
-                    alpha=0.6,
-                    vmin=0.0,  # colour 0 = no attention; the brightest patch = this map's max
-                    extent=(-0.5, W - 0.5, H - 0.5, -0.5),
-                )
-                if r == 0:
-                    ax.set_title(f"layer {layer}", fontsize=7)
-        for ax in axes.flat:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.suptitle(
-            f"class-token attention over patches (mean over heads), epoch {trainer.current_epoch}",
-            fontsize=8,
+        fig = patch_attention_figure(
+            images.float().cpu().numpy(),
+            labels,
+            preds,
+            layers,
+            list(pl_module.spec.class_names),
+            trainer.current_epoch,
         )
-        fig.tight_layout()
         save_figure(fig, trainer, name)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

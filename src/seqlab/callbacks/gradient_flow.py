@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 
-from seqlab.callbacks.media import matplotlib_headless, save_figure
+from seqlab.plotting import gradient_flow_figure, save_figure
+from seqlab.utils.files import atomic_write_text
 
 
 class GradientFlow(L.Callback):
@@ -43,25 +45,11 @@ class GradientFlow(L.Callback):
             return
         out = Path(trainer.default_root_dir)
         table = np.stack(self.norms)  # (logged steps, T)
-        with (out / "gradient_flow.csv").open("w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(["global_step", *[f"t{t}" for t in range(table.shape[1])]])
-            for step, row in zip(self.steps, table, strict=True):
-                writer.writerow([step, *row.tolist()])
-        matplotlib_headless()
-        import matplotlib.pyplot as plt
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-        image = left.imshow(np.log10(table + 1e-30), aspect="auto", origin="lower", cmap="magma")
-        left.set_xlabel("input time step t")
-        left.set_ylabel("logged training step")
-        left.set_yticks(range(len(self.steps)), [str(s) for s in self.steps], fontsize=6)
-        left.set_title("log10 ‖∂L_T / ∂x_t‖")
-        fig.colorbar(image, ax=left)
-        right.semilogy(table[0], label=f"step {self.steps[0]}")
-        right.semilogy(table[-1], label=f"step {self.steps[-1]}")
-        right.set_xlabel("input time step t")
-        right.set_title(f"gradient reaching each step ({type(pl_module.backbone).__name__})")
-        right.legend(fontsize=7)
-        fig.tight_layout()
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(["global_step", *[f"t{t}" for t in range(table.shape[1])]])
+        for step, row in zip(self.steps, table, strict=True):
+            writer.writerow([step, *row.tolist()])
+        atomic_write_text(out / "gradient_flow.csv", text.getvalue())
+        fig = gradient_flow_figure(self.steps, table, type(pl_module.backbone).__name__)
         save_figure(fig, trainer, "gradient_flow")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from seqlab.callbacks.media import matplotlib_headless, save_figure
-
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+from seqlab.data.captions import DIGIT_WORDS
+from seqlab.plotting import image_grid, save_figure
 
 
 class ImageSamples(L.Callback):
@@ -20,7 +19,7 @@ class ImageSamples(L.Callback):
         top_k: int | None = None,
         seed: int = 0,
     ) -> None:
-        self.prompts = list(prompts or [f"a handwritten {d}" for d in DIGITS])
+        self.prompts = list(prompts or [f"a handwritten {d}" for d in DIGIT_WORDS])
         self.per_prompt = per_prompt
         self.every_n_epochs = every_n_epochs
         self.temperature, self.top_k, self.seed = temperature, top_k, seed
@@ -40,25 +39,3 @@ class ImageSamples(L.Callback):
         )
         fig = image_grid(pl_module.to_pixels(images), self.prompts, self.per_prompt)
         save_figure(fig, trainer, f"samples_epoch{trainer.current_epoch:03d}")
-
-
-def image_grid(pixels: torch.Tensor, prompts: list[str], per_prompt: int):
-    """pixels (len(prompts) * per_prompt, C, H, W) in [0, 1] -> a figure, one row per prompt."""
-    matplotlib_headless()
-    import matplotlib.pyplot as plt
-
-    rows = len(prompts)
-    fig, axes = plt.subplots(
-        rows, per_prompt, figsize=(1.3 * per_prompt + 2.4, 1.3 * rows), squeeze=False
-    )
-    pixels = pixels.detach().cpu()
-    for r, prompt in enumerate(prompts):
-        for c in range(per_prompt):
-            ax = axes[r, c]
-            image = pixels[r * per_prompt + c]
-            ax.imshow(image.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(prompt, rotation=0, ha="right", va="center", fontsize=7)
-    fig.tight_layout()
-    return fig

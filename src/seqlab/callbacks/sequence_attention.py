@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import lightning as L
-import numpy as np
 import torch
 
-from seqlab.callbacks.media import matplotlib_headless, save_figure
+from seqlab.plotting import save_figure, sequence_attention_figure
 
 
 class SequenceAttentionMaps(L.Callback):
@@ -45,20 +44,6 @@ class SequenceAttentionMaps(L.Callback):
         maps = self._maps(trainer, pl_module)
         if not maps:
             return
-        matplotlib_headless()
-        import matplotlib.pyplot as plt
-
-        layers, heads = len(maps), min(maps[0].shape[0], self.max_heads)
-        fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.2 * layers), squeeze=False)
-        for layer, weights in enumerate(maps):
-            for head in range(heads):
-                ax = axes[layer, head]
-                ax.imshow(np.asarray(weights[head]), cmap="viridis", vmin=0.0)
-                ax.set_title(f"layer {layer} head {head}", fontsize=7)
-                ax.set_xticks([])
-                ax.set_yticks([])
-        axes[-1, 0].set_xlabel("key position")
-        axes[-1, 0].set_ylabel("query position")
-        fig.suptitle(f"attention, validation example {self.index}, epoch {trainer.current_epoch}")
-        fig.tight_layout()
+        title = f"attention, validation example {self.index}, epoch {trainer.current_epoch}"
+        fig = sequence_attention_figure(maps, self.max_heads, title)
         save_figure(fig, trainer, "attention_maps")

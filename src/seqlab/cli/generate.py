@@ -36,7 +36,7 @@ def draw_images(task, cfg: DictConfig) -> Path:
     """Text-to-image checkpoints: ``num_images`` drawings of ``prompt`` as one PNG grid."""
     import torch
 
-    from seqlab.callbacks.image_samples import image_grid
+    from seqlab.plotting import image_grid, save_png
 
     task.to(cfg.device)
     generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed))
@@ -51,9 +51,7 @@ def draw_images(task, cfg: DictConfig) -> Path:
     rows = [str(cfg.prompt)] + [""] * ((count - 1) // per_row)
     padded = torch.cat([images, images.new_zeros(len(rows) * per_row - count, *images.shape[1:])])
     fig = image_grid(task.to_pixels(padded), rows, per_row)
-    output = Path(cfg.paths.output_dir) / "images.png"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=110, bbox_inches="tight")
+    output = save_png(fig, Path(cfg.paths.output_dir) / "images.png")
     if cfg.get("wandb", True):
         _log_to_wandb(output, cfg)
     log.info("images saved: %s", output)
@@ -93,6 +91,7 @@ def run(cfg: DictConfig) -> list[str]:
 
     from seqlab.security import trust
     from seqlab.tasks.registry import load_task
+    from seqlab.utils.files import atomic_write_text
     from seqlab.utils.runtime import set_threads
 
     trust(cfg.get("trusted_targets"))
@@ -139,8 +138,8 @@ def run(cfg: DictConfig) -> list[str]:
             sys.stdout.write("\n")
         else:
             print(text)
-    output = Path(cfg.paths.output_dir) / "samples.txt"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n\n".join(samples) + "\n")
+    output = atomic_write_text(
+        Path(cfg.paths.output_dir) / "samples.txt", "\n\n".join(samples) + "\n"
+    )
     log.info("samples saved: %s", output)
     return samples

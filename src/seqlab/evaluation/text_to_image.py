@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.callbacks.image_samples import DIGITS
+from seqlab.data.captions import DIGIT_WORDS
 
 
 def _classify(classifier, pixels: torch.Tensor) -> torch.Tensor:
@@ -44,7 +44,7 @@ def evaluate_text_to_image(
     classifier.eval()
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(10).repeat_interleave(per_digit)
-    prompts = [f"a handwritten {DIGITS[d]}" for d in labels.tolist()]
+    prompts = [f"a handwritten {DIGIT_WORDS[d]}" for d in labels.tolist()]
     drawn = []
     for start in range(0, len(prompts), 100):
         images = task.generate_images(

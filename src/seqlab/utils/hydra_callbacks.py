@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import sys
@@ -11,6 +12,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from seqlab.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +71,16 @@ class MultirunSummary(Callback):
         if not rows:
             return
         columns = ["job", "overrides", "status", *self.metrics, "error"]
-        with (sweep_dir / "summary.csv").open("w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(sweep_dir / "summary.csv", table.getvalue())
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for row in rows:
             cells = [_cell(row.get(c, "")) for c in columns]
             lines.append("| " + " | ".join(cells) + " |")
-        (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+        atomic_write_text(sweep_dir / "summary.md", "\n".join(lines) + "\n")
         failed = sum(row["status"] != "ok" for row in rows)
         LAST_MULTIRUN.update(
             failed=failed,
@@ -127,23 +131,11 @@ class GradientFlowComparison(Callback):
             return
         common = set.intersection(*(set(c[0]) for c in curves))
         curves = [(" ".join(o for o in c[0] if o not in common) or "job", *c[1:]) for c in curves]
-        from seqlab.callbacks.media import matplotlib_headless
+        from seqlab.plotting import gradient_flow_comparison_figure, save_png
 
-        matplotlib_headless()
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-        for label, first, last, *_steps in curves:
-            axes[0].semilogy(first, label=label)
-            axes[1].semilogy(last, label=label)
-        axes[0].set_title(f"at initialisation (step {curves[0][3]})")
-        axes[1].set_title(f"after training (step {curves[0][4]})")
-        for ax in axes:
-            ax.set_xlabel("input time step t (the loss is at the last step)")
-        axes[0].set_ylabel("‖∂L_T / ∂x_t‖")
-        axes[1].legend(fontsize=7)
-        fig.tight_layout()
-        out = sweep_dir / "gradient_flow_comparison.png"
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        out = save_png(
+            gradient_flow_comparison_figure(curves),
+            sweep_dir / "gradient_flow_comparison.png",
+            bbox_inches=None,
+        )
         log.info("gradient flow comparison: %s", out)

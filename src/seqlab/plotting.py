@@ -1,0 +1,254 @@
+"""Figures used by callbacks, evaluation and the CLI alike.
+
+Every ``*_figure`` function takes plain arrays and returns a matplotlib figure; saving is
+separate (`save_png` for a file, `save_figure` for a run's ``plots/`` folder plus W&B).
+matplotlib is imported inside the functions, never at ``import seqlab`` time, and always
+with the headless Agg backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def matplotlib_headless() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+
+
+def save_png(fig, path: str | os.PathLike, *, dpi: int = 110, bbox_inches: str | None = "tight"):
+    """Write ``fig`` to ``path`` as a PNG atomically (never a half-written plot), close it."""
+    import matplotlib.pyplot as plt
+
+    from seqlab.utils.files import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches=bbox_inches)
+    plt.close(fig)
+    return path
+
+
+def save_figure(fig, trainer, name: str) -> Path:
+    """Write ``<run dir>/plots/<name>.png`` and log it to every W&B logger."""
+    from seqlab.tracking import wandb_loggers
+
+    out = save_png(fig, Path(trainer.default_root_dir) / "plots" / f"{name}.png")
+    for logger in wandb_loggers(trainer):
+        logger.log_image(key=f"plots/{name}", images=[str(out)])
+    log.info("plot saved: %s", out)
+    return out
+
+
+# -----------------------------------------------------------------------------
+# figures
+
+
+def confusion_figure(matrix: np.ndarray, class_names: list[str], title: str):
+    """Counts (rows = true class, columns = predicted), cells coloured by row share."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    k = len(matrix)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(2.0 + 0.55 * k, 14.0)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if matrix[i, j]:
+                    colour = "white" if share[i, j] > 0.5 else "black"
+                    ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
+                            color=colour)  # fmt: skip
+    ticks = range(k)
+    ax.set_xticks(ticks, class_names, rotation=45 if k > 10 else 0, fontsize=7)
+    ax.set_yticks(ticks, class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"{title} (accuracy {accuracy:.4f}, n={int(matrix.sum())})")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(pixels, prompts: list[str], per_prompt: int):
+    """pixels (len(prompts) * per_prompt, C, H, W) in [0, 1] -> a figure, one row per prompt."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    rows = len(prompts)
+    fig, axes = plt.subplots(
+        rows, per_prompt, figsize=(1.3 * per_prompt + 2.4, 1.3 * rows), squeeze=False
+    )
+    pixels = pixels.detach().cpu()
+    for r, prompt in enumerate(prompts):
+        for c in range(per_prompt):
+            ax = axes[r, c]
+            image = pixels[r * per_prompt + c]
+            ax.imshow(image.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(prompt, rotation=0, ha="right", va="center", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) float -> (H, W) or (H, W, 3) in [0, 1] (per-image min-max)."""
+    image = image - image.min()
+    image = image / max(float(image.max()), 1e-8)
+    return image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0))
+
+
+def patch_attention_figure(
+    images: np.ndarray,
+    labels,
+    preds,
+    layers: list[np.ndarray],
+    class_names: list[str],
+    epoch: int,
+):
+    """Images (N, C, H, W) with, per layer, an attention map (N, gh, gw) laid over them:
+    one row per image (true / predicted class in the title), one column per layer."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    names = list(class_names) or [str(i) for i in range(int(labels.max()) + 1)]
+    rows, cols = len(images), len(layers) + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.8 * rows), squeeze=False)
+    H, W = images.shape[-2:]
+    for r in range(rows):
+        picture = _display(images[r])
+        cmap = "gray" if picture.ndim == 2 else None
+        ax = axes[r, 0]
+        ax.imshow(picture, cmap=cmap)
+        ok = "ok" if int(preds[r]) == int(labels[r]) else "wrong"
+        ax.set_title(
+            f"true {names[int(labels[r])]} / pred {names[int(preds[r])]} ({ok})", fontsize=6
+        )
+        for layer, attention in enumerate(layers, start=1):
+            ax = axes[r, layer]
+            ax.imshow(picture, cmap=cmap)
+            ax.imshow(
+                attention[r],
+                cmap="inferno",
+                alpha=0.6,
+                vmin=0.0,  # colour 0 = no attention; the brightest patch = this map's max
+                extent=(-0.5, W - 0.5, H - 0.5, -0.5),
+            )
+            if r == 0:
+                ax.set_title(f"layer {layer}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        f"class-token attention over patches (mean over heads), epoch {epoch}",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def sequence_attention_figure(maps: list, max_heads: int, title: str):
+    """Per layer (heads, T, T) attention weights -> a grid, rows = layers, columns = heads
+    (the first ``max_heads``)."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    layers, heads = len(maps), min(maps[0].shape[0], max_heads)
+    fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.2 * layers), squeeze=False)
+    for layer, weights in enumerate(maps):
+        for head in range(heads):
+            ax = axes[layer, head]
+            ax.imshow(np.asarray(weights[head]), cmap="viridis", vmin=0.0)
+            ax.set_title(f"layer {layer} head {head}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[-1, 0].set_xlabel("key position")
+    axes[-1, 0].set_ylabel("query position")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def forecast_figure(split, pred: np.ndarray, true: np.ndarray, max_points: int):
+    """One column per ticker of ``split`` (``ticker``, ``date``, ``last_price`` per row):
+    predicted vs actual next-day log returns on top, the prices they imply below (the last
+    ``max_points`` rows of each ticker)."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    tickers = list(dict.fromkeys(split.ticker))
+    fig, axes = plt.subplots(2, len(tickers), figsize=(4.2 * len(tickers), 6), squeeze=False)
+    for col, ticker in enumerate(tickers):
+        rows = np.flatnonzero(split.ticker == ticker)[-max_points:]
+        dates = split.date[rows]
+        ax = axes[0, col]
+        ax.plot(dates, true[rows], lw=0.8, label="actual")
+        ax.plot(dates, pred[rows], lw=0.8, label="predicted")
+        ax.axhline(0.0, color="grey", lw=0.6, ls="--", label="persistence (0)")
+        ax.set_title(f"{ticker}: next-day log return")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        # One-step-ahead implied price: P_{t+1} = P_t * exp(predicted return).
+        last = split.last_price[rows]
+        ax = axes[1, col]
+        ax.plot(dates, last * np.exp(true[rows]), lw=0.9, label="actual")
+        ax.plot(dates, last * np.exp(pred[rows]), lw=0.9, label="implied by forecast")
+        ax.set_title(f"{ticker}: adjusted close")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_flow_figure(steps: list[int], table: np.ndarray, model_name: str):
+    """``table`` (logged steps, T) of ‖∂L_T/∂x_t‖: a heatmap (training step × time step,
+    log10) and the first and last profiles."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    image = left.imshow(np.log10(table + 1e-30), aspect="auto", origin="lower", cmap="magma")
+    left.set_xlabel("input time step t")
+    left.set_ylabel("logged training step")
+    left.set_yticks(range(len(steps)), [str(s) for s in steps], fontsize=6)
+    left.set_title("log10 ‖∂L_T / ∂x_t‖")
+    fig.colorbar(image, ax=left)
+    right.semilogy(table[0], label=f"step {steps[0]}")
+    right.semilogy(table[-1], label=f"step {steps[-1]}")
+    right.set_xlabel("input time step t")
+    right.set_title(f"gradient reaching each step ({model_name})")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_flow_comparison_figure(curves: list[tuple[str, Any, Any, int, int]]):
+    """Curves ``(label, first profile, last profile, first step, last step)``, one per job:
+    ‖∂L_T/∂x_t‖ over t at initialisation (left) and after training (right)."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for label, first, last, *_steps in curves:
+        axes[0].semilogy(first, label=label)
+        axes[1].semilogy(last, label=label)
+    axes[0].set_title(f"at initialisation (step {curves[0][3]})")
+    axes[1].set_title(f"after training (step {curves[0][4]})")
+    for ax in axes:
+        ax.set_xlabel("input time step t (the loss is at the last step)")
+    axes[0].set_ylabel("‖∂L_T / ∂x_t‖")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
