@@ -1,7 +1,8 @@
-"""4. Generation: tokens/s of ``GPT.generate`` with and without the KV cache.
+"""4. Generation: tokens/s of a GPT language model's ``generate`` with and without the KV cache.
 
-A small ``seqlab.nn.transformer.GPT`` (random weights: speed does not depend on them) with
-``block_size`` above prompt + new tokens, so the cached path is used for every step. Greedy
+A small language-modelling task around ``seqlab.nn.transformer.GPTBackbone`` (the one GPT;
+random weights: speed does not depend on them) with ``max_len`` above prompt + new tokens, so
+the cached path is used for every step. Greedy
 decoding (temperature 0) of batch 1 from a short prompt. Without the cache every step
 re-runs the whole context, so the gap grows with the number of new tokens.
 """
@@ -14,7 +15,8 @@ from benchmarks.common import Section, Settings, entry, interleaved
 def run(settings: Settings) -> Section:
     import torch
 
-    from seqlab.nn.transformer import GPT
+    from seqlab.data.spec import DataSpec
+    from seqlab.tasks.language_modeling import LanguageModelingTask
 
     section = Section(
         name="generation",
@@ -23,18 +25,25 @@ def run(settings: Settings) -> Section:
         b_label="without cache (tok/s)",
         ratio_label="with / without cache throughput",
     )
-    n_layer, n_embd, n_head = settings.pick((2, 128, 4), (1, 32, 4))
+    num_layers, hidden_size, num_heads = settings.pick((2, 128, 4), (1, 32, 4))
     lengths = settings.pick((256, 1024), (8, 16))
     prompt_len = 8
-    block_size = max(lengths) + prompt_len + settings.pick(248, 8)
+    max_len = max(lengths) + prompt_len + settings.pick(248, 8)
     torch.manual_seed(0)
-    model = GPT(
-        vocab_size=65,
-        block_size=block_size,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_embd=n_embd,
-        dropout=0.0,
+    backbone = {
+        "_target_": "seqlab.nn.transformer.GPTBackbone",
+        "max_len": max_len,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "hidden_size": hidden_size,
+        "dropout": 0.0,
+    }
+    model = LanguageModelingTask(
+        model={
+            "backbone": backbone,
+            "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True},
+        },
+        spec=DataSpec(task="language_modeling", vocab_size=65, seq_len=max_len).to_dict(),
     ).eval()
     prompt = torch.randint(0, 65, (1, prompt_len))
     for i, new in enumerate(lengths):
@@ -58,12 +67,12 @@ def run(settings: Settings) -> Section:
                 [new / t for t in a],
                 [new / t for t in b],
                 unit="tok/s",
-                extra={"same_tokens": same, "prompt": prompt_len, "block_size": block_size},
+                extra={"same_tokens": same, "prompt": prompt_len, "max_len": max_len},
             )
         )
     section.notes.append(
-        f"GPT n_layer={n_layer}, n_embd={n_embd}, n_head={n_head}, vocab 65, block_size "
-        f"{block_size} (> prompt {prompt_len} + new tokens: the cache path is used throughout); "
+        f"GPT num_layers={num_layers}, hidden_size={hidden_size}, num_heads={num_heads}, vocab 65, "
+        f"max_len {max_len} (> prompt {prompt_len} + new tokens: the cache path is used throughout); "
         "batch 1, greedy; the with/without outputs are checked equal (extra.same_tokens)."
     )
     return section

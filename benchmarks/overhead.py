@@ -106,9 +106,9 @@ EXPERIMENTS = [
         "gpt_shakespeare_small",
         [
             "experiment=gpt_shakespeare",
-            "model.backbone.n_layer=2",
-            "model.backbone.input_size=64",
-            "model.backbone.n_head=4",
+            "model.backbone.num_layers=2",
+            "model.backbone.hidden_size=64",
+            "model.backbone.num_heads=4",
             "data.max_chars=1200000",  # >= 500 batches an epoch: val_check_interval=500 fits
         ],
         smoke=["data.max_chars=60000", "data.ngram_order=0", "trainer.val_check_interval=1.0"],

@@ -37,17 +37,21 @@ from seqlab.cli.run_dir import register_resolvers  # noqa: E402
 register_resolvers()
 
 # Small and quick, but real data and real training.
-FAST = [
+FAST_RUN = [
     "trainer.max_epochs=2",
     "trainer.accelerator=cpu",
-    "model.backbone.hidden_size=16",
-    "model.backbone.num_layers=1",
-    "model.backbone.dropout=0.0",
-    "model.backbone.input_size=16",
     "extras.print_config=false",
     "callbacks.progress_bar=null",
     "callbacks.model_summary=null",
 ]
+# One naming scheme across the backbones: these reach every model that has the field.
+FAST_MODEL = {"hidden_size": 16, "num_layers": 1, "dropout": 0.0, "input_size": 16}
+FAST = [*FAST_RUN, *(f"model.backbone.{k}={v}" for k, v in FAST_MODEL.items())]
+
+
+def fast_model_overrides(backbone: DictConfig) -> list[str]:
+    """FAST_MODEL for the fields this backbone config has (GPT has no input_size, ...)."""
+    return [f"model.backbone.{k}={v}" for k, v in FAST_MODEL.items() if k in backbone]
 
 
 def compose_config(
@@ -75,7 +79,11 @@ def compose_config(
 @pytest.fixture
 def train_cfg(tmp_path):
     def make(*overrides: str, fast: bool = True) -> DictConfig:
-        return compose_config("train", [*(FAST if fast else []), *overrides], tmp_path / "run")
+        if not fast:
+            return compose_config("train", list(overrides), tmp_path / "run")
+        plain = compose_config("train", [*FAST_RUN, *overrides], tmp_path / "run")
+        quick = fast_model_overrides(plain.model.backbone)
+        return compose_config("train", [*FAST_RUN, *quick, *overrides], tmp_path / "run")
 
     yield make
     GlobalHydra.instance().clear()

@@ -79,14 +79,15 @@ def test_trainer_logger_callback_and_model_configs_instantiate(train_cfg):
             continue  # composes (checked above); needs a GPU to build
         assert isinstance(instantiate(cfg.trainer), L.Trainer)
     from seqlab.data.spec import DataSpec
-    from seqlab.tasks.classification import fill_image_fields
+    from seqlab.tasks.registry import backbone_class
+    from seqlab.tasks.resolve import resolve
 
     images = DataSpec(task="classification", image_shape=(1, 28, 28), num_targets=10)
     for option in options("model"):
         if option == "dalle":
             continue  # sized by the data and the stage-1 checkpoint: see tests/tasks
         cfg = train_cfg(f"model={option}", fast=False)
-        model = fill_image_fields(cfg.model, images)
+        model = resolve(cfg.model, images, backbone_class(cfg.model)).model
         assert instantiate(model["backbone"]) is not None
 
 

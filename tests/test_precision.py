@@ -101,8 +101,8 @@ def test_model_compile_trains_and_its_checkpoint_evaluates(tmp_path):
         tmp_path / "run",
         "model=gpt",
         "model.compile=true",
-        "model.backbone.n_layer=1",
-        "model.backbone.input_size=32",
+        "model.backbone.num_layers=1",
+        "model.backbone.hidden_size=32",
         "trainer.precision=32-true",
         callbacks="callbacks=default",
     )

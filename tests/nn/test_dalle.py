@@ -21,9 +21,9 @@ def small(**kwargs) -> DALLE:
         image_vocab_size=V_IMG,
         image_tokens=N,
         grid_size=GRID,
-        dim=32,
-        n_layer=2,
-        n_head=4,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
     )
     return DALLE(**{**args, **kwargs})
 
@@ -139,9 +139,9 @@ def test_generation_is_reproducible_and_cache_matches_recompute():
 
 def test_config_errors_name_the_field():
     with pytest.raises(
-        SeqlabError, match=r"model\.backbone\.dim \(30\).*model\.backbone\.n_head \(4\)"
+        SeqlabError, match=r"model\.backbone\.hidden_size \(30\).*model\.backbone\.num_heads \(4\)"
     ):
-        small(dim=30)
+        small(hidden_size=30)
     with pytest.raises(SeqlabError, match=r"model\.backbone\.grid_size"):
         small(grid_size=(3, 3))
     with pytest.raises(SeqlabError, match=r"model\.backbone\.text_loss_weight"):

@@ -13,7 +13,9 @@ from seqlab.nn.image_tokenizer import VQVAE, VectorQuantizer
 
 
 def small(**kwargs) -> VQVAE:
-    args = dict(image_size=8, channels=1, hidden=16, codebook_size=16, code_dim=8, downsample=2)
+    args = dict(
+        image_size=8, channels=1, hidden_size=16, codebook_size=16, code_dim=8, downsample=2
+    )
     return VQVAE(**{**args, **kwargs})
 
 

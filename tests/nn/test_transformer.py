@@ -5,42 +5,50 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 from seqlab.nn.transformer import (
-    GPT,
     EncoderDecoder,
     GPTBackbone,
-    GPTConfig,
     SinusoidalPositionalEncoding,
+    TransformerConfig,
     TransformerDecoder,
     TransformerEncoder,
     sinusoidal_encoding,
 )
+from seqlab.tasks.language_modeling import LanguageModelingTask
 from tests.conftest import EXACT
 
 D = torch.float64
 VOCAB = 11
 
 
-def gpt(**kw):
+def gpt(tie_weights: bool = True, **kw):
+    """The one GPT as a language model: token embedding -> GPTBackbone -> (tied) head."""
     torch.manual_seed(0)
-    cfg = dict(vocab_size=VOCAB, block_size=8, n_layer=2, n_head=2, n_embd=16, **kw)
-    return GPT(GPTConfig(**cfg)).to(D).eval()
+    backbone = dict(_target_="seqlab.nn.transformer.GPTBackbone", max_len=8, num_layers=2)
+    backbone |= dict(num_heads=2, hidden_size=16, **kw)
+    model = {"backbone": backbone, "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True}}
+    spec = DataSpec(task="language_modeling", vocab_size=VOCAB, seq_len=8)
+    model["tie_weights"] = tie_weights
+    return LanguageModelingTask(model=model, spec=spec.to_dict()).to(D).eval()
 
 
 def encoder(**kw):
     torch.manual_seed(0)
-    return TransformerEncoder(**{"dim": 8, "n_layer": 2, "n_head": 2, **kw}).to(D).eval()
+    return (
+        TransformerEncoder(**{"hidden_size": 8, "num_layers": 2, "num_heads": 2, **kw}).to(D).eval()
+    )
 
 
 def backbone(**kw):
     torch.manual_seed(0)
-    return GPTBackbone(input_size=8, n_layer=2, n_head=2, block_size=12, **kw).to(D).eval()
+    return GPTBackbone(hidden_size=8, num_layers=2, num_heads=2, max_len=12, **kw).to(D).eval()
 
 
 def enc_dec(**kw):
     torch.manual_seed(0)
-    return EncoderDecoder(dim=8, n_head=2, **kw).to(D).eval()
+    return EncoderDecoder(hidden_size=8, num_heads=2, **kw).to(D).eval()
 
 
 # -----------------------------------------------------------------------------
@@ -64,8 +72,8 @@ def test_positional_encoding_offset():
     assert_close(pe(x[:, :4], offset=6), pe(x)[:, 6:], **EXACT)
 
 
-def test_learned_positions_are_capped_at_block_size():
-    with pytest.raises(ValueError, match="block_size"):
+def test_learned_positions_are_capped_at_max_len():
+    with pytest.raises(ValueError, match="max_len"):
         backbone()(torch.randn(1, 13, 8, dtype=D))
 
 
@@ -212,8 +220,11 @@ def test_gpt_forward_with_cache():
     model = gpt()
     idx = torch.randint(VOCAB, (2, 8))
     full, _ = model(idx)
-    cache = model.new_cache()
-    steps = [model(idx[:, t : t + 1], cache=cache)[0] for t in range(8)]
+    cache = model.backbone.new_cache()
+    steps = []
+    for t in range(8):
+        logits, cache = model(idx[:, t : t + 1], cache)
+        steps.append(logits)
     assert_close(torch.cat(steps, dim=1), full, **EXACT)
 
 
@@ -259,7 +270,7 @@ def test_encoder_decoder_src_padding():
 def test_greedy_generation_cached_equals_uncached(prompt_len):
     model = gpt()
     idx = torch.randint(VOCAB, (2, prompt_len), generator=torch.Generator().manual_seed(1))
-    new = 12  # crosses block_size = 8
+    new = 12  # crosses max_len = 8
     cached = model.generate(idx, new, temperature=0.0, use_cache=True)
     plain = model.generate(idx, new, temperature=0.0, use_cache=False)
     assert cached.shape == (2, prompt_len + new)
@@ -302,15 +313,14 @@ def assert_all_grads(model):
 def test_gpt_backward(kw):
     model = gpt(**kw).train()
     idx = torch.randint(VOCAB, (2, 8))
-    targets = idx.roll(-1, dims=1)
-    targets[:, -1] = -1  # ignored
-    logits, loss = model(idx, targets)
+    logits, _ = model(idx)
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, VOCAB), idx[:, 1:].reshape(-1)
+    )
     assert logits.shape == (2, 8, VOCAB) and torch.isfinite(loss)
-    assert model(idx)[1] is None
     loss.backward()
     assert_all_grads(model)
-    if model.config.tie_weights:
-        assert model.lm_head.weight is model.wte.weight
+    assert (model.head.weight is model.embedding.weight) == kw.get("tie_weights", True)
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
@@ -328,52 +338,92 @@ def test_encoder_and_enc_dec_backward(norm_first):
 
 
 def test_gpt_init_scales_residual_projections():
-    model = GPT(vocab_size=VOCAB, block_size=8, n_layer=8, n_head=2, n_embd=64)
-    block = model.backbone.blocks[0]
+    model = GPTBackbone(max_len=8, num_layers=8, num_heads=2, hidden_size=64)
+    block = model.blocks[0]
     assert block.attn.out_proj.weight.std() < 0.5 * block.attn.q_proj.weight.std()
     assert block.mlp.proj.weight.std() < 0.5 * block.mlp.fc.weight.std()
 
 
 # -----------------------------------------------------------------------------
-# config validation
+# config validation: one config object, errors name the model.backbone field
 
 
 @pytest.mark.parametrize(
     "kw, match",
     [
-        (dict(n_embd=30, n_head=4), "n_head"),
-        (dict(n_head=0), re.escape("model.backbone.n_head")),
-        (dict(vocab_size=0), re.escape("model.backbone.vocab_size")),
-        (dict(block_size=2.5), re.escape("model.backbone.block_size")),
+        (dict(hidden_size=30, num_heads=4), "num_heads"),
+        (dict(num_heads=0), re.escape("model.backbone.num_heads")),
+        (dict(max_len=2.5), re.escape("model.backbone.max_len")),
         (dict(dropout=1.0), re.escape("model.backbone.dropout")),
         (dict(attn_impl="flash"), re.escape("model.backbone.attn_impl")),
         (dict(pos_encoding="rope"), re.escape("model.backbone.pos_encoding")),
-        (dict(tie_weights="yes"), re.escape("model.backbone.tie_weights")),
+        (dict(activation="tanh"), re.escape("model.backbone.activation")),
+        (dict(norm_first="yes"), re.escape("model.backbone.norm_first")),
     ],
 )
-def test_gpt_config_validation(kw, match):
-    cfg = dict(vocab_size=VOCAB, block_size=8, n_layer=1, n_head=2, n_embd=8) | kw
+def test_transformer_config_validation(kw, match):
     with pytest.raises(SeqlabError, match=match):
-        GPTConfig(**cfg)
+        TransformerConfig(**kw)
+    with pytest.raises(SeqlabError, match=match):
+        GPTBackbone(**kw)
 
 
 def test_backbone_validation_names_fields():
-    with pytest.raises(SeqlabError, match=r"model\.backbone\.input_size .*model\.backbone\.n_head"):
-        GPTBackbone(input_size=10, n_head=4)
-    with pytest.raises(SeqlabError, match=re.escape("model.backbone.dim")):
-        TransformerEncoder(dim=10, n_head=4)
-    with pytest.raises(SeqlabError, match=re.escape("model.backbone.n_decoder_layer")):
-        EncoderDecoder(dim=8, n_head=2, n_decoder_layer=0)
+    with pytest.raises(
+        SeqlabError, match=r"model\.backbone\.hidden_size .*model\.backbone\.num_heads"
+    ):
+        GPTBackbone(hidden_size=10, num_heads=4)
+    with pytest.raises(SeqlabError, match=re.escape("model.backbone.num_decoder_layers")):
+        EncoderDecoder(hidden_size=8, num_heads=2, num_decoder_layers=0)
     with pytest.raises(SeqlabError, match=re.escape("model.backbone.causal")):
-        TransformerEncoder(dim=8, causal="yes")
+        TransformerEncoder(hidden_size=8, causal="yes")
     with pytest.raises(ValueError, match="decoder needs a cache"):
-        TransformerDecoder(dim=8, n_head=2)(
+        TransformerDecoder(TransformerConfig(hidden_size=8, num_heads=2))(
             torch.randn(1, 2, 8), torch.randn(1, 3, 8), cache=encoder().new_cache()
         )
 
 
-def test_gpt_accepts_config_dict_and_kwargs():
-    fields = dict(vocab_size=VOCAB, block_size=8, n_layer=1, n_head=2, n_embd=8)
-    assert GPT(fields).config == GPT(**fields).config == GPTConfig(**fields)
-    with pytest.raises(TypeError):
-        GPT(GPTConfig(**fields), n_layer=2)
+# -----------------------------------------------------------------------------
+# the 2017 Transformer: post-norm, ReLU, sinusoidal positions, inputs scaled by √d_model
+
+
+def test_vaswani_encoder_equals_torch_transformer_encoder_layers():
+    """model=transformer_vaswani's block is torch.nn.TransformerEncoderLayer(relu, post-norm)."""
+    d, heads, layers = 8, 2, 2
+    ours = encoder(
+        num_layers=layers,
+        norm_first=False,
+        activation="relu",
+        pos_encoding="sinusoidal",
+        scale_inputs=True,
+    )
+    torch.manual_seed(1)
+    ref_layers = [
+        torch.nn.TransformerEncoderLayer(
+            d,
+            heads,
+            dim_feedforward=4 * d,
+            dropout=0.0,
+            activation="relu",
+            norm_first=False,
+            batch_first=True,
+            dtype=D,
+        ).eval()
+        for _ in range(layers)
+    ]
+    from seqlab.nn.attention import load_from_torch_mha
+
+    for block, ref in zip(ours.blocks, ref_layers, strict=True):
+        load_from_torch_mha(block.attn, ref.self_attn)
+        block.mlp.fc.load_state_dict(ref.linear1.state_dict())
+        block.mlp.proj.load_state_dict(ref.linear2.state_dict())
+        block.norm1.load_state_dict(ref.norm1.state_dict())
+        block.norm2.load_state_dict(ref.norm2.state_dict())
+    x = torch.randn(2, 7, d, dtype=D)
+    expected = x * math.sqrt(d) + sinusoidal_encoding(torch.arange(7), d, dtype=D)
+    for ref in ref_layers:
+        expected = ref(expected)
+    assert_close(ours(x)[0], expected, **EXACT)
+    gelu = encoder(num_layers=layers, norm_first=False, scale_inputs=True)
+    gelu.load_state_dict(ours.state_dict())
+    assert not torch.allclose(gelu(x)[0], expected)  # the activation matters

@@ -11,7 +11,15 @@ from seqlab.nn.vit import ViT
 
 
 def small(**kwargs) -> ViT:
-    args = dict(image_size=28, patch_size=7, channels=1, dim=32, depth=2, heads=4, dropout=0.0)
+    args = dict(
+        image_size=28,
+        patch_size=7,
+        channels=1,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        dropout=0.0,
+    )
     return ViT(**{**args, **kwargs})
 
 
@@ -26,14 +34,16 @@ def test_patch_embedding_shapes_and_count():
     assert vit.cls_token.shape == (1, 1, 32)
     assert isinstance(vit.encoder, TransformerEncoder) and vit.encoder.pos is None
     assert vit(images).shape == (3, 32) and vit.output_size == 32
-    rgb = ViT(image_size=[8, 12], patch_size=4, channels=3, dim=16, depth=1, heads=2)
+    rgb = ViT(
+        image_size=[8, 12], patch_size=4, channels=3, hidden_size=16, num_layers=1, num_heads=2
+    )
     assert rgb.num_patches == 6 and rgb.grid == (2, 3)
     assert rgb.patchify(torch.randn(2, 3, 8, 12)).shape == (2, 6, 48)
     assert rgb.pos_embedding.shape == (1, 7, 16)
 
 
 def test_patches_are_blocks_in_row_major_order():
-    vit = ViT(image_size=[4, 6], patch_size=2, channels=2, dim=8, depth=1, heads=2)
+    vit = ViT(image_size=[4, 6], patch_size=2, channels=2, hidden_size=8, num_layers=1, num_heads=2)
     images = torch.randn(1, 2, 4, 6)
     patches = vit.patchify(images)[0]  # (6, 8)
     for index, (r, c) in enumerate((r, c) for r in range(2) for c in range(3)):
@@ -74,7 +84,7 @@ def test_attention_maps_are_class_token_rows():
     patch keys, recomputed here from what each block's attention really received in a plain
     forward pass (the fused path, not the one attention_maps uses)."""
     torch.manual_seed(0)
-    vit = small(depth=3).eval()
+    vit = small(num_layers=3).eval()
     images = torch.randn(2, 1, 28, 28)
     inputs = []
     hooks = [
@@ -113,8 +123,8 @@ def test_config_errors_name_the_field():
         SeqlabError, match=r"model.backbone.patch_size=5 .*28x28.*\[1, 2, 4, 7, 14, 28\]"
     ):
         small(patch_size=5)
-    with pytest.raises(SeqlabError, match=r"model.backbone.heads"):
-        small(dim=30, heads=4)
+    with pytest.raises(SeqlabError, match=r"model.backbone.num_heads"):
+        small(hidden_size=30, num_heads=4)
     with pytest.raises(SeqlabError, match=r"model.backbone.pool"):
         small(pool="max")
     with pytest.raises(SeqlabError, match=r"model.backbone.image_size"):

@@ -13,15 +13,15 @@ from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 from seqlab.optim import WarmupCosine
 from seqlab.tasks.classification import ClassificationTask
-from seqlab.tasks.registry import load_task
+from seqlab.tasks.registry import build_task, load_task
 from tests.conftest import SHORT, compose_config, train_summary
 
 VIT = {
     "_target_": "seqlab.nn.vit.ViT",
     "patch_size": 4,
-    "dim": 32,
-    "depth": 2,
-    "heads": 4,
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 4,
     "mlp_ratio": 2.0,
     "dropout": 0.0,
 }
@@ -30,7 +30,10 @@ ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.003}
 
 
 def make_task(backbone: dict, spec: DataSpec) -> ClassificationTask:
-    return ClassificationTask(model={"backbone": backbone, "optimizer": ADAM}, spec=spec.to_dict())
+    """Built as train.py builds it: image fields resolved from the data first."""
+    task = build_task({"backbone": backbone, "optimizer": ADAM}, spec)
+    assert isinstance(task, ClassificationTask)
+    return task
 
 
 def test_image_fields_come_from_the_data(digits):
@@ -110,8 +113,8 @@ def vit_run(tmp_path_factory):
     overrides = [
         "model=vit",
         "data=digits",
-        "model.backbone.dim=32",
-        "model.backbone.depth=2",
+        "model.backbone.hidden_size=32",
+        "model.backbone.num_layers=2",
         "trainer.max_epochs=2",
         "trainer.accelerator=cpu",
         "logger=csv",

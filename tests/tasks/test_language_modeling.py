@@ -28,10 +28,10 @@ def make_task(backbone: dict, **model) -> LanguageModelingTask:
 LSTM = {"_target_": "seqlab.nn.recurrent.LSTM", "input_size": 12, "hidden_size": 12}
 GPT = {
     "_target_": "seqlab.nn.transformer.GPTBackbone",
-    "input_size": 16,
-    "n_layer": 2,
-    "n_head": 2,
-    "block_size": 12,
+    "hidden_size": 16,
+    "num_layers": 2,
+    "num_heads": 2,
+    "max_len": 12,
 }
 
 
@@ -77,7 +77,7 @@ def test_incremental_generation_equals_recomputation(backbone):
     torch.manual_seed(0)
     task = make_task(backbone).eval()
     prompt = torch.randint(0, VOCAB, (2, 3))
-    fast = task.generate(prompt, 15, temperature=0)  # crosses block_size=12 for the GPT
+    fast = task.generate(prompt, 15, temperature=0)  # crosses max_len=12 for the GPT
     if backbone is LSTM:
         slow = prompt
         for _ in range(15):

@@ -69,10 +69,10 @@ def test_ar_carries_its_last_inputs_across_chunks():
     [
         {
             "_target_": "seqlab.nn.transformer.GPTBackbone",
-            "input_size": 8,
-            "n_layer": 1,
-            "n_head": 2,
-            "block_size": 16,
+            "hidden_size": 8,
+            "num_layers": 1,
+            "num_heads": 2,
+            "max_len": 16,
         },
         {"_target_": "seqlab.nn.recurrent.LSTM", **SIZES, "bidirectional": True},
     ],

@@ -22,13 +22,13 @@ def _train(out: Path, *overrides: str) -> dict:
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory):
     root = tmp_path_factory.mktemp("t2i")
-    stage1 = _train(root / "vq", "model=vqvae", "data=mnist_captions", "model.backbone.hidden=16")
+    stage1 = _train(root / "vq", "model=vqvae", "data=mnist_captions", "model.backbone.hidden_size=16")
     stage2 = _train(
         root / "dalle",
         "model=dalle",
         "data=mnist_captions",
-        "model.backbone.dim=32",
-        "model.backbone.n_layer=1",
+        "model.backbone.hidden_size=32",
+        "model.backbone.num_layers=1",
         f"model.tokenizer_ckpt={stage1['last_checkpoint']}",
         "callbacks.image_samples.per_prompt=1",
     )

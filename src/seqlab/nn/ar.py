@@ -13,16 +13,24 @@ gives exactly the outputs of one pass.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
 from seqlab.nn.checks import check_int
+from seqlab.nn.contract import SEQUENCE_TASKS
 
 __all__ = ["AR"]
 
 
 class AR(nn.Module):
-    carries_state = True  # the last τ-1 inputs: chunks can be read one after another
+    """AR(τ): a linear (or small MLP) map of the last τ inputs; a sequence backbone."""
+
+    kind: ClassVar[str] = "sequence"
+    tasks: ClassVar[tuple[str, ...]] = SEQUENCE_TASKS
+    causal: ClassVar[bool] = True  # output t reads inputs t-τ+1..t only
+    carries_state: ClassVar[bool] = True  # the last τ-1 inputs: chunks read one after another
 
     def __init__(
         self,

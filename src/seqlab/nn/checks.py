@@ -33,3 +33,32 @@ def image_hw(image_size: object) -> tuple[int, int]:
     for value in size:
         check_int("image_size", value)
     return int(size[0]), int(size[1])
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise SeqlabError(f"{field(name)} must be true or false, got {value!r}")
+    return value
+
+
+def check_fraction(name: str, value: object) -> float:
+    """A probability-like number in [0, 1) (dropout)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise SeqlabError(f"{field(name)} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise SeqlabError(f"{field(name)} must be one of {list(choices)}, got {value!r}")
+    return str(value)
+
+
+def check_heads(width_name: str, width: int, heads_name: str, heads: int) -> None:
+    """Multi-head attention splits the width evenly across heads."""
+    if width % heads:
+        divisors = [h for h in range(1, width + 1) if width % h == 0]
+        raise SeqlabError(
+            f"{field(width_name)} ({width}) must be divisible by {field(heads_name)} ({heads}): "
+            f"set {field(heads_name)} to one of {divisors} or change {field(width_name)}"
+        )

@@ -20,14 +20,17 @@ cache (``use_cache=False`` recomputes the whole sequence each step; same result)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
+from seqlab.nn.checks import check_heads
 from seqlab.nn.checks import check_int as _check_int
 from seqlab.nn.checks import field as _field
+from seqlab.nn.sampling import sample_next
 from seqlab.nn.transformer import ATTN_IMPLS, GPTBackbone, TransformerCache
 
 __all__ = ["DALLE"]
@@ -35,6 +38,9 @@ __all__ = ["DALLE"]
 
 class DALLE(nn.Module):
     """Decoder-only transformer over [text tokens, <soi>, image tokens]; see the module doc."""
+
+    kind: ClassVar[str] = "text_to_image"
+    tasks: ClassVar[tuple[str, ...]] = ("text_to_image",)
 
     def __init__(
         self,
@@ -44,9 +50,9 @@ class DALLE(nn.Module):
         image_vocab_size: int,
         image_tokens: int,
         grid_size: Sequence[int],
-        dim: int = 128,
-        n_layer: int = 4,
-        n_head: int = 4,
+        hidden_size: int = 128,
+        num_layers: int = 4,
+        num_heads: int = 4,
         dropout: float = 0.0,
         text_loss_weight: float = 0.0,
         pad_id: int = 0,
@@ -59,17 +65,12 @@ class DALLE(nn.Module):
             ("text_len", text_len),
             ("image_vocab_size", image_vocab_size),
             ("image_tokens", image_tokens),
-            ("dim", dim),
-            ("n_layer", n_layer),
-            ("n_head", n_head),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
         ):
             _check_int(name, value)
-        if dim % n_head != 0:
-            divisors = [h for h in range(1, dim + 1) if dim % h == 0]
-            raise SeqlabError(
-                f"{_field('dim')} ({dim}) must be divisible by {_field('n_head')} ({n_head}): "
-                f"set {_field('n_head')} to one of {divisors} or change {_field('dim')}"
-            )
+        check_heads("hidden_size", hidden_size, "num_heads", num_heads)
         grid = tuple(grid_size) if isinstance(grid_size, Sequence) else ()
         if (
             len(grid) != 2
@@ -114,7 +115,7 @@ class DALLE(nn.Module):
         self.image_vocab_size = image_vocab_size
         self.image_tokens = image_tokens
         self.grid_size = (int(grid[0]), int(grid[1]))
-        self.dim = dim
+        self.hidden_size = dim = hidden_size
         self.text_loss_weight = float(text_loss_weight)
         self.pad_id = pad_id
 
@@ -125,11 +126,11 @@ class DALLE(nn.Module):
         self.row_pos = nn.Embedding(self.grid_size[0], dim)
         self.col_pos = nn.Embedding(self.grid_size[1], dim)
         self.backbone = GPTBackbone(
-            input_size=dim,
-            n_layer=n_layer,
-            n_head=n_head,
+            hidden_size=dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
             dropout=float(dropout),
-            block_size=text_len + image_tokens,
+            max_len=text_len + image_tokens,
             mlp_ratio=mlp_ratio,
             attn_impl=attn_impl,
             pos_encoding="none",
@@ -218,19 +219,6 @@ class DALLE(nn.Module):
 
     # -- sampling -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _sample(
-        logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
-    ) -> Tensor:
-        # logits (B, V) -> (B, 1)
-        if temperature == 0:
-            return logits.argmax(dim=-1, keepdim=True)
-        logits = logits.float() / temperature
-        if top_k is not None:
-            v, _ = torch.topk(logits, min(top_k, logits.shape[-1]))
-            logits = logits.masked_fill(logits < v[:, [-1]], float("-inf"))
-        return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
-
     @torch.no_grad()
     def generate(
         self,
@@ -256,7 +244,9 @@ class DALLE(nn.Module):
         cache = self.new_cache() if use_cache else None
         h, _ = self.backbone(prefix, cache)
         for i in range(self.image_tokens):
-            nxt = self._sample(self.image_head(h[:, -1]), temperature, top_k, generator)
+            nxt = sample_next(
+                self.image_head(h[:, -1]), temperature=temperature, top_k=top_k, generator=generator
+            )
             codes = torch.cat([codes, nxt], dim=1)  # (B, i + 1)
             if i == self.image_tokens - 1:
                 break

@@ -29,6 +29,7 @@ Sizes: each stride-2 level uses kernel 4 on even sizes (exact halving) and kerne
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.distributed as dist
@@ -180,16 +181,20 @@ class ResBlock(nn.Module):
 class VQVAE(nn.Module):
     """Conv encoder -> `VectorQuantizer` -> conv-transpose decoder; see the module docstring."""
 
+    kind: ClassVar[str] = "image_tokenizer"
+    # stage 1 of text-to-image trains on any image data (captions or not)
+    tasks: ClassVar[tuple[str, ...]] = ("text_to_image", "classification")
+
     def __init__(
         self,
         *,
         image_size: int | tuple[int, int] = 28,
         channels: int = 1,
-        hidden: int = 64,
+        hidden_size: int = 64,
         codebook_size: int = 128,
         code_dim: int = 32,
         downsample: int = 4,
-        n_res_blocks: int = 1,
+        num_res_blocks: int = 1,
         commitment: float = 0.25,
         ema: bool = True,
         decay: float = 0.99,
@@ -200,13 +205,13 @@ class VQVAE(nn.Module):
         H, W = _image_hw(image_size)
         for name, value in (
             ("channels", channels),
-            ("hidden", hidden),
+            ("hidden_size", hidden_size),
             ("codebook_size", codebook_size),
             ("code_dim", code_dim),
             ("downsample", downsample),
         ):
             _check_int(name, value)
-        _check_int("n_res_blocks", n_res_blocks, least=0)
+        _check_int("num_res_blocks", num_res_blocks, least=0)
         if downsample & (downsample - 1):
             raise SeqlabError(
                 f"{_field('downsample')} must be a power of 2 (each level halves the image), "
@@ -241,11 +246,11 @@ class VQVAE(nn.Module):
         enc: list[nn.Module] = []
         c_in = channels
         for k in kernels:
-            enc += [nn.Conv2d(c_in, hidden, k, stride=2, padding=1), nn.ReLU()]
-            c_in = hidden
-        enc += [nn.Conv2d(c_in, hidden, 3, padding=1)]
-        enc += [ResBlock(channels=hidden) for _ in range(n_res_blocks)]
-        enc += [nn.ReLU(), nn.Conv2d(hidden, code_dim, 1)]
+            enc += [nn.Conv2d(c_in, hidden_size, k, stride=2, padding=1), nn.ReLU()]
+            c_in = hidden_size
+        enc += [nn.Conv2d(c_in, hidden_size, 3, padding=1)]
+        enc += [ResBlock(channels=hidden_size) for _ in range(num_res_blocks)]
+        enc += [nn.ReLU(), nn.Conv2d(hidden_size, code_dim, 1)]
         self.encoder = nn.Sequential(*enc)
 
         self.quantizer = VectorQuantizer(
@@ -257,16 +262,18 @@ class VQVAE(nn.Module):
             dead_code_threshold=dead_code_threshold,
         )
 
-        dec: list[nn.Module] = [nn.Conv2d(code_dim, hidden, 3, padding=1)]
-        dec += [ResBlock(channels=hidden) for _ in range(n_res_blocks)]
+        dec: list[nn.Module] = [nn.Conv2d(code_dim, hidden_size, 3, padding=1)]
+        dec += [ResBlock(channels=hidden_size) for _ in range(num_res_blocks)]
         dec += [nn.ReLU()]
         for i, k in enumerate(reversed(kernels)):
             last = i == levels - 1
-            dec += [nn.ConvTranspose2d(hidden, channels if last else hidden, k, 2, padding=1)]
+            dec += [
+                nn.ConvTranspose2d(hidden_size, channels if last else hidden_size, k, 2, padding=1)
+            ]
             if not last:
                 dec += [nn.ReLU()]
         if levels == 0:
-            dec += [nn.Conv2d(hidden, channels, 3, padding=1)]
+            dec += [nn.Conv2d(hidden_size, channels, 3, padding=1)]
         self.decoder = nn.Sequential(*dec)
 
     @property

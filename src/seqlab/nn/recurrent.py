@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,7 @@ from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
 from seqlab.nn.checks import check_int
+from seqlab.nn.contract import SEQUENCE_TASKS
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -190,6 +192,14 @@ def _map_state(state: State | None, fn: Callable[[Tensor], Tensor]) -> State | N
 
 
 class _Recurrent(nn.Module):
+    kind: ClassVar[str] = "sequence"
+    tasks: ClassVar[tuple[str, ...]] = SEQUENCE_TASKS
+
+    @property
+    def causal(self) -> bool:
+        """Output t depends on inputs <= t only: true unless bidirectional."""
+        return not self.bidirectional
+
     @property
     def carries_state(self) -> bool:
         """Whether chunks can be read one after another with the state carried between them

@@ -9,17 +9,20 @@ The encoder is `seqlab.nn.transformer.TransformerEncoder` (non-causal, ``pos_enc
 since the ViT adds its own learned positions; its final LayerNorm is the LN above), so the
 attention is seqlab's one `MultiHeadAttention`.
 
-Interface: not a sequence backbone. ``forward(images (B, C, H, W)) -> features (B, dim)``,
-``output_size = dim``; the classification task puts the head on top.
+Interface: not a sequence backbone. ``forward(images (B, C, H, W)) -> features (B, hidden_size)``,
+``output_size = hidden_size``; the classification task puts the head on top.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
+from seqlab.nn.checks import check_heads
 from seqlab.nn.checks import check_int as _check_int
 from seqlab.nn.checks import field as _field
 from seqlab.nn.checks import image_hw as _image_hw
@@ -33,15 +36,18 @@ POOLS = ("cls", "mean")
 class ViT(nn.Module):
     """Patches -> linear embedding + class token + learned positions -> encoder -> pooled."""
 
+    kind: ClassVar[str] = "image"
+    tasks: ClassVar[tuple[str, ...]] = ("classification",)
+
     def __init__(
         self,
         *,
         image_size: int | tuple[int, int] = 32,
         patch_size: int = 4,
         channels: int = 3,
-        dim: int = 64,
-        depth: int = 4,
-        heads: int = 4,
+        hidden_size: int = 64,
+        num_layers: int = 4,
+        num_heads: int = 4,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
         pool: str = "cls",
@@ -51,27 +57,22 @@ class ViT(nn.Module):
         H, W = _image_hw(image_size)
         _check_int("patch_size", patch_size)
         _check_int("channels", channels)
-        _check_int("dim", dim)
-        _check_int("depth", depth)
-        _check_int("heads", heads)
+        dim = _check_int("hidden_size", hidden_size)
+        _check_int("num_layers", num_layers)
+        _check_int("num_heads", num_heads)
         if H % patch_size or W % patch_size:
             fits = [p for p in range(1, min(H, W) + 1) if H % p == 0 and W % p == 0]
             raise SeqlabError(
                 f"{_field('patch_size')}={patch_size} does not divide the image size {H}x{W} "
                 f"({_field('image_size')}, from the data): choose one of {fits}"
             )
-        if dim % heads:
-            divisors = [h for h in range(1, dim + 1) if dim % h == 0]
-            raise SeqlabError(
-                f"{_field('dim')} ({dim}) must be divisible by {_field('heads')} ({heads}): "
-                f"set {_field('heads')} to one of {divisors} or change {_field('dim')}"
-            )
+        check_heads("hidden_size", dim, "num_heads", num_heads)
         if pool not in POOLS:
             raise SeqlabError(f"{_field('pool')} must be one of {list(POOLS)}, got {pool!r}")
         self.image_size = (H, W)
         self.patch_size = patch_size
         self.channels = channels
-        self.dim = dim
+        self.hidden_size = dim
         self.pool = pool
         self.grid = (H // patch_size, W // patch_size)
         self.num_patches = self.grid[0] * self.grid[1]
@@ -84,9 +85,9 @@ class ViT(nn.Module):
         nn.init.trunc_normal_(self.pos_embedding, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.encoder = TransformerEncoder(
-            dim=dim,
-            n_layer=depth,
-            n_head=heads,
+            hidden_size=dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
             mlp_ratio=mlp_ratio,
             dropout=dropout,
             norm_first=True,  # pre-norm blocks + final LayerNorm, as in the paper

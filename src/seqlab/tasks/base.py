@@ -8,7 +8,7 @@ its backbone and its datamodule with no Hydra config at hand.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -18,6 +18,7 @@ from torch import nn
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.nn.contract import check_backbone
 
 
 def _rng_states() -> dict[str, Any]:
@@ -59,6 +60,8 @@ class SeqlabTask(L.LightningModule):
     """Base LightningModule: ``model`` = {backbone, optimizer, scheduler, compile}."""
 
     task_name: str = ""
+    # (data task, backbone kind) pairs this module serves; the registry is read from these
+    serves: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         super().__init__()
@@ -67,6 +70,7 @@ class SeqlabTask(L.LightningModule):
         )
         self.spec = DataSpec.from_dict(self.hparams.spec)
         self.backbone: nn.Module = instantiate(self.hparams.model["backbone"])
+        check_backbone(self.backbone, self.spec.task)  # the attributes tasks read are there
         if self.hparams.model.get("tbptt_steps") and not getattr(
             self.backbone, "carries_state", False
         ):

@@ -19,13 +19,11 @@ them, the accuracy of always predicting the training split's majority class
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from hydra.utils import get_class
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -36,49 +34,8 @@ from torchmetrics.classification import (
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.nn.contract import kind_of
 from seqlab.tasks.base import SeqlabTask, to_plain
-
-IMAGE_FIELDS = ("image_size", "channels")
-
-
-def takes_images(target: str) -> bool:
-    """Whether the backbone class named by ``_target_`` is an image backbone."""
-    try:
-        params = inspect.signature(get_class(target)).parameters
-    except Exception:  # not importable here: instantiate() will report it
-        return False
-    return all(name in params for name in IMAGE_FIELDS)
-
-
-def fill_image_fields(model: dict, spec: DataSpec) -> dict:
-    """``model`` with the backbone's image_size/channels taken from the data where missing."""
-    model = dict(to_plain(model))
-    backbone = dict(model["backbone"])
-    if not spec.image_shape or not takes_images(backbone["_target_"]):
-        return model
-    C, H, W = spec.image_shape
-    wanted = {"image_size": H if H == W else [H, W], "channels": C}
-    for name, value in wanted.items():
-        given = backbone.get(name)
-        if given is None:
-            backbone[name] = value
-        elif _normalised(name, given) != _normalised(name, value):
-            raise SeqlabError(
-                f"model.backbone.{name}={given} does not match the data's images "
-                f"({C}x{H}x{W}, channels x height x width). Fix: leave model.backbone.{name} "
-                f"unset (it is taken from the data) or set it to {value}."
-            )
-    model["backbone"] = backbone
-    return model
-
-
-def _normalised(name: str, value: Any) -> Any:
-    if name != "image_size" or isinstance(value, int):
-        return (value, value) if name == "image_size" else value
-    try:
-        return tuple(value)
-    except TypeError:
-        return value
 
 
 def _metrics(num_classes: int) -> MetricCollection:
@@ -93,6 +50,7 @@ def _metrics(num_classes: int) -> MetricCollection:
 
 class ClassificationTask(SeqlabTask):
     task_name = "classification"
+    serves = (("classification", "sequence"), ("classification", "image"))
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         data_spec = DataSpec.from_dict(to_plain(spec))
@@ -101,9 +59,9 @@ class ClassificationTask(SeqlabTask):
                 "data: classification needs images and at least 2 classes in the data spec "
                 f"(image_shape={data_spec.image_shape}, num_targets={data_spec.num_targets})."
             )
-        super().__init__(model=fill_image_fields(model, data_spec), spec=spec, data=data)
+        super().__init__(model=model, spec=spec, data=data)
         backbone = getattr(self.backbone, "_orig_mod", self.backbone)  # torch.compile
-        self.reads_images = all(hasattr(backbone, name) for name in IMAGE_FIELDS)
+        self.reads_images = kind_of(type(backbone)) != "sequence"
         k = self.spec.num_targets
         if self.reads_images:
             self.input_proj = None

@@ -42,13 +42,13 @@ def end_aligned_sizes(length: int, k: int) -> list[int]:
 
 class ForecastingTask(SeqlabTask):
     task_name = "forecasting"
+    serves = (("forecasting", "sequence"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         super().__init__(model=model, spec=spec, data=data)
-        width = getattr(self.backbone, "input_size", None) or self.backbone.dim
-        out_width = getattr(self.backbone, "output_size", None) or self.backbone.dim
+        width = self.backbone.input_size
         self.input_proj = nn.Linear(self.spec.num_features, width)  # (B, T, F) -> (B, T, width)
-        self.head = nn.Linear(out_width, self.spec.num_targets)
+        self.head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
         self.target_mean = float(self.spec.extra["target_mean"])
         self.target_std = float(self.spec.extra["target_std"])
         self.val_metrics = _forecast_metrics()

@@ -13,17 +13,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from seqlab.data.spec import DataSpec
 from seqlab.tasks.base import SeqlabTask
-from seqlab.tasks.classification import fill_image_fields
 
 
 class ImageTokenizerTask(SeqlabTask):
     task_name = "image_tokenizer"
-
-    def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
-        filled = fill_image_fields(model, DataSpec.from_dict(spec))
-        super().__init__(model=filled, spec=spec, data=data)
+    # stage 1 trains on any images, with captions or not
+    serves = (("text_to_image", "image_tokenizer"), ("classification", "image_tokenizer"))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         return self.backbone(images)

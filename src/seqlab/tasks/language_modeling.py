@@ -22,6 +22,7 @@ from torch import nn
 
 from seqlab.data.tokenizers import tokenizer_from_state
 from seqlab.errors import SeqlabError
+from seqlab.nn.sampling import sample_next
 from seqlab.tasks.base import SeqlabTask
 from seqlab.tasks.state import detach_state
 
@@ -30,14 +31,10 @@ BASELINES = ("unigram", "bigram", "ngram")
 
 class LanguageModelingTask(SeqlabTask):
     task_name = "language_modeling"
+    serves = (("language_modeling", "sequence"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
-        super().__init__(model=model, spec=spec, data=data)
-        if getattr(self.backbone, "bidirectional", False):
-            raise SeqlabError(
-                "model.backbone.bidirectional=true reads the future, so it cannot be a language "
-                "model (it would see the token it predicts). Fix: model.backbone.bidirectional=false."
-            )
+        super().__init__(model=model, spec=spec, data=data)  # refuses non-causal backbones
         vocab = self.spec.vocab_size
         self.embedding = nn.Embedding(vocab, self.backbone.input_size)  # (B, T) -> (B, T, C)
         self.head = nn.Linear(self.backbone.output_size, vocab, bias=False)
@@ -212,17 +209,19 @@ class LanguageModelingTask(SeqlabTask):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         on_token=None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """Sample continuations of idx (B, T0) -> (B, T0 + max_new_tokens).
 
-        Recurrent backbones carry their state (one step per token); backbones with a
-        context limit (``block_size``) are fed the last ``block_size`` tokens each step
-        unless they return a cache as their state.
+        Recurrent backbones carry their state (one step per token). Backbones with a context
+        limit (``max_len``) and a KV cache (``new_cache``) feed one token per step through the
+        cache while the context fits; past the limit (or with ``use_cache=False``) every step
+        recomputes over the last ``max_len`` tokens. Cached and uncached give the same tokens.
         """
         was_training = self.training
         self.eval()
-        block = getattr(self.backbone, "block_size", None)
-        new_cache = getattr(self.backbone, "new_cache", None)  # attention backbones: KV cache
+        block = getattr(self.backbone, "max_len", None)
+        new_cache = getattr(self.backbone, "new_cache", None) if use_cache else None
         context = idx if block is None else idx[:, -block:]
         logits, state = self(context, new_cache() if new_cache else None)
         for _ in range(max_new_tokens):
@@ -234,25 +233,7 @@ class LanguageModelingTask(SeqlabTask):
                 on_token(next_id)
             if block is None or (new_cache is not None and idx.shape[1] <= block):
                 logits, state = self(next_id, state)  # one step: (B, 1) -> (B, 1, V)
-            else:  # past the context limit: recompute over the last block_size tokens
+            else:  # past the context limit, or no cache: recompute over the last max_len
                 logits, state = self(idx[:, -block:], new_cache() if new_cache else None)
         self.train(was_training)
         return idx
-
-
-def sample_next(
-    logits: torch.Tensor,
-    *,
-    temperature: float,
-    top_k: int | None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """logits (B, V) -> next ids (B, 1). temperature 0 = greedy."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
-    if top_k:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)

@@ -1,8 +1,8 @@
 """The data decides the task, the model decides the backbone.
 
-``build_task`` picks the LightningModule for the data's ``DataSpec.task`` and checks that
-the backbone named by the model config can serve it; ``load_task`` rebuilds a task from
-a checkpoint path alone.
+``build_task`` picks the LightningModule for the data's ``DataSpec.task`` and the backbone's
+declared kind, after checking the backbone's class against the contract
+(`seqlab.nn.contract`); ``load_task`` rebuilds a task from a checkpoint path alone.
 """
 
 from __future__ import annotations
@@ -15,92 +15,118 @@ from hydra.utils import get_class
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.nn.contract import check_backbone_class, kind_of, tasks_of
 from seqlab.provenance import differences
 from seqlab.security import check_checkpoint, user_trusted
 from seqlab.tasks.base import to_plain
+from seqlab.tasks.resolve import resolve
 
 log = logging.getLogger(__name__)
 
-TASKS: dict[str, str] = {
-    "forecasting": "seqlab.tasks.forecasting.ForecastingTask",
-    "language_modeling": "seqlab.tasks.language_modeling.LanguageModelingTask",
-    "classification": "seqlab.tasks.classification.ClassificationTask",
-    "text_to_image": "seqlab.tasks.text_to_image.TextToImageTask",
-}
-
-# backbone class -> tasks it can serve (sequence backbones read (B, T, C) inputs).
-SEQUENCE_TASKS = ("forecasting", "language_modeling", "classification")
-BACKBONE_TASKS: dict[str, tuple[str, ...]] = {
-    "seqlab.nn.recurrent.RNN": SEQUENCE_TASKS,
-    "seqlab.nn.recurrent.LSTM": SEQUENCE_TASKS,
-    "seqlab.nn.recurrent.GRU": SEQUENCE_TASKS,
-    "seqlab.nn.ar.AR": SEQUENCE_TASKS,
-    "seqlab.nn.transformer.GPTBackbone": SEQUENCE_TASKS,
-    # bidirectional: it sees the whole window, so it cannot be a language model
-    "seqlab.nn.transformer.TransformerEncoder": ("forecasting", "classification"),
-    "seqlab.nn.transformer.EncoderDecoder": ("forecasting",),
-    "seqlab.nn.vit.ViT": ("classification",),
-    # stage 1 of text-to-image trains on any image data; stage 2 needs captions
-    "seqlab.nn.image_tokenizer.VQVAE": ("text_to_image", "classification"),
-    "seqlab.nn.dalle.DALLE": ("text_to_image",),
-}
+# The task modules. Each declares on its class the (task, backbone kind) pairs it serves;
+# backbones declare their kind and tasks (seqlab.nn.contract). A new backbone needs no entry.
+TASK_MODULES = (
+    "seqlab.tasks.forecasting.ForecastingTask",
+    "seqlab.tasks.seq2seq.Seq2SeqForecastingTask",
+    "seqlab.tasks.language_modeling.LanguageModelingTask",
+    "seqlab.tasks.classification.ClassificationTask",
+    "seqlab.tasks.image_tokenizer.ImageTokenizerTask",
+    "seqlab.tasks.text_to_image.TextToImageTask",
+)
 
 
-# (task, backbone) pairs served by a specialised task module.
-_SEQ2SEQ = "seqlab.tasks.seq2seq.Seq2SeqForecastingTask"
-_TOKENIZER = "seqlab.tasks.image_tokenizer.ImageTokenizerTask"
-TASK_FOR_BACKBONE: dict[tuple[str, str], str] = {
-    ("forecasting", "seqlab.nn.transformer.EncoderDecoder"): _SEQ2SEQ,
-    ("text_to_image", "seqlab.nn.image_tokenizer.VQVAE"): _TOKENIZER,
-    ("classification", "seqlab.nn.image_tokenizer.VQVAE"): _TOKENIZER,
-}
+def task_classes() -> dict[tuple[str, str], type]:
+    """(task, backbone kind) -> the task module serving it, read from the classes."""
+    table: dict[tuple[str, str], type] = {}
+    for path in TASK_MODULES:
+        cls = get_class(path)
+        for pair in cls.serves:
+            table[tuple(pair)] = cls
+    return table
 
 
-# backbone class -> its `model=` config name, for error messages
-MODEL_NAMES: dict[str, str] = {
-    "seqlab.nn.recurrent.RNN": "rnn",
-    "seqlab.nn.recurrent.LSTM": "lstm",
-    "seqlab.nn.recurrent.GRU": "gru",
-    "seqlab.nn.ar.AR": "ar",
-    "seqlab.nn.transformer.GPTBackbone": "gpt",
-    "seqlab.nn.transformer.TransformerEncoder": "transformer",
-    "seqlab.nn.transformer.EncoderDecoder": "seq2seq",
-    "seqlab.nn.vit.ViT": "vit",
-    "seqlab.nn.image_tokenizer.VQVAE": "vqvae",
-    "seqlab.nn.dalle.DALLE": "dalle",
-}
+def backbone_class(model: dict) -> type:
+    target = model.get("backbone", {}).get("_target_")
+    try:
+        return get_class(str(target))
+    except Exception as err:
+        raise SeqlabError(
+            f"model.backbone._target_={target}: cannot import it ({type(err).__name__}: {err}). "
+            "Fix: a dotted path to a class on the Python path, e.g. mypkg.models.MyNet."
+        ) from err
+
+
+def _model_configs() -> dict[str, str]:
+    """`model=` config name -> its backbone's ``_target_`` (configs/model/*.yaml)."""
+    import os
+
+    import yaml
+
+    folder = Path(os.environ.get("SEQLAB_ROOT", ".")) / "configs" / "model"
+    targets = {}
+    for config in sorted(folder.glob("*.yaml")):
+        target = ((yaml.safe_load(config.read_text()) or {}).get("backbone") or {}).get("_target_")
+        if target:
+            targets[config.stem] = str(target)
+    return targets
 
 
 def models_for(task: str) -> list[str]:
-    return sorted(
-        MODEL_NAMES.get(t, t.rsplit(".", 1)[-1].lower())
-        for t, tasks in BACKBONE_TASKS.items()
-        if task in tasks
-    )
+    """The `model=` configs whose backbone serves ``task`` (for error messages)."""
+    names = []
+    for name, target in _model_configs().items():
+        try:
+            if task in tasks_of(get_class(target)):
+                names.append(name)
+        except Exception:  # a config whose class does not import here
+            continue
+    return names
+
+
+def model_name(cls: type) -> str:
+    """The `model=` config of a backbone class, or its dotted path."""
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    for name, target in _model_configs().items():
+        try:
+            if get_class(target) is cls:  # seqlab.nn.transformer.GPTBackbone is re-exported
+                return name
+        except Exception:
+            continue
+    return path
 
 
 def build_task(model: Any, spec: DataSpec, data: Any = None):
+    """The task for this data around the backbone this model config names.
+
+    The data decides the task, the backbone's declared kind picks the task module, and every
+    value that depends on the data is resolved once (`seqlab.tasks.resolve`) before it is built.
+    """
     model = to_plain(model)
-    target = model["backbone"]["_target_"]
-    if spec.task not in TASKS:
+    cls = backbone_class(model)
+    refuse_other_tasks(cls, spec.task)
+    check_backbone_class(cls, spec.task)
+    task_cls = task_classes().get((spec.task, kind_of(cls)))
+    if task_cls is None:
         raise SeqlabError(
-            f"data: task {spec.task!r} has no task module yet; known: {sorted(TASKS)}."
+            f"data: no task module serves {spec.task} with a {kind_of(cls)} backbone "
+            f"({cls.__qualname__}); models that fit this data: {', '.join(models_for(spec.task))}."
         )
-    supported = BACKBONE_TASKS.get(target)
-    if supported is not None and spec.task not in supported:
+    resolved = resolve(model, spec, cls)
+    task = task_cls(
+        model=resolved.model, spec=spec.to_dict(), data=to_plain(data), **resolved.extra
+    )
+    resolved.finish(task)
+    return task
+
+
+def refuse_other_tasks(cls: type, task: str) -> None:
+    """A backbone that declares other tasks: one line naming the models that fit."""
+    tasks = tasks_of(cls)
+    if tasks and task not in tasks:
         raise SeqlabError(
-            f"model={MODEL_NAMES.get(target, target)} cannot do {spec.task}; models that fit this data: "
-            f"{', '.join(models_for(spec.task))}."
+            f"model={model_name(cls)} cannot do {task}; models that fit this data: "
+            f"{', '.join(models_for(task))}."
         )
-    block = model["backbone"].get("block_size")
-    if block is not None and spec.seq_len > int(block):
-        raise SeqlabError(
-            f"model.backbone.block_size={block} is shorter than the data's sequences "
-            f"({spec.seq_len} steps: data.block_size or data.window). Fix: "
-            f"model.backbone.block_size={spec.seq_len} or shorter data sequences."
-        )
-    task_cls = get_class(TASK_FOR_BACKBONE.get((spec.task, target), TASKS[spec.task]))
-    return task_cls(model=model, spec=spec.to_dict(), data=to_plain(data))
 
 
 def read_checkpoint(ckpt_path: str | None, map_location: str = "cpu") -> tuple[Path, dict]:

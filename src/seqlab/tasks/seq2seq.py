@@ -18,10 +18,11 @@ from seqlab.tasks.forecasting import ForecastingTask
 
 class Seq2SeqForecastingTask(ForecastingTask):
     task_name = "seq2seq_forecasting"
+    serves = (("forecasting", "encoder_decoder"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         super().__init__(model=model, spec=spec, data=data)
-        dim = self.backbone.dim
+        dim = self.backbone.hidden_size
         self.value_proj = nn.Linear(1, dim)  # a previous target value -> decoder input
         self.start = nn.Parameter(torch.zeros(1, 1, dim))  # the "start of forecast" input
         self.head = nn.Linear(dim, 1)  # decoder output -> next value

@@ -2,9 +2,10 @@
 
 The frozen stage-1 VQ-VAE turns each image into a grid of discrete codes; the DALL·E
 model learns p(code_i | caption, codes_<i). To draw, it samples codes one at a time after
-the caption and the VQ-VAE decodes them to pixels. The VQ-VAE is loaded once from
-``model.tokenizer_ckpt`` and then travels inside this task's checkpoints (its config in the
-hyper-parameters, its weights in the state dict), so a stage-2 checkpoint is self-contained.
+the caption and the VQ-VAE decodes them to pixels. The VQ-VAE is read once from
+``model.tokenizer_ckpt`` by `seqlab.tasks.resolve` and then travels inside this task's
+checkpoints (its config in the hyper-parameters, its weights in the state dict), so a stage-2
+checkpoint is self-contained.
 """
 
 from __future__ import annotations
@@ -16,51 +17,22 @@ from hydra.utils import instantiate
 
 from seqlab.data.captions import WordTokenizer
 from seqlab.errors import SeqlabError
-from seqlab.tasks.base import SeqlabTask, to_plain
-
-
-def _load_tokenizer(ckpt_path: str | None) -> tuple[dict, dict[str, torch.Tensor]]:
-    from seqlab.tasks.registry import load_task
-
-    if not ckpt_path:
-        raise SeqlabError(
-            "model.tokenizer_ckpt is not set: the DALL·E stage needs the stage-1 VQ-VAE. Fix: "
-            "train it with `python train.py experiment=vqvae_mnist`, then pass "
-            "model.tokenizer_ckpt=<that run>/checkpoints/last.ckpt (or run `make dalle`)."
-        )
-    stage1, _ = load_task(ckpt_path)
-    if type(stage1).__name__ != "ImageTokenizerTask":
-        raise SeqlabError(
-            f"model.tokenizer_ckpt: '{ckpt_path}' is a {type(stage1).__name__} checkpoint, "
-            "not a VQ-VAE (stage 1). Fix: use the checkpoint of experiment=vqvae_mnist."
-        )
-    weights = {k: v.clone() for k, v in stage1.backbone.state_dict().items()}
-    return stage1.hparams["model"]["backbone"], weights
+from seqlab.tasks.base import SeqlabTask
 
 
 class TextToImageTask(SeqlabTask):
     task_name = "text_to_image"
+    serves = (("text_to_image", "text_to_image"),)
 
     def __init__(
         self, *, model: dict, spec: dict, data: dict | None = None, tokenizer: dict | None = None
     ) -> None:
-        model = dict(to_plain(model))
-        weights = None
         if tokenizer is None:
-            tokenizer, weights = _load_tokenizer(model.get("tokenizer_ckpt"))
-        image_tokenizer = instantiate(tokenizer)
-        if weights is not None:
-            image_tokenizer.load_state_dict(weights)
-        backbone = dict(model["backbone"])
-        backbone.update(
-            text_vocab_size=spec["vocab_size"],
-            text_len=spec["seq_len"],
-            image_vocab_size=image_tokenizer.codebook_size,
-            image_tokens=image_tokenizer.num_tokens,
-            grid_size=list(image_tokenizer.grid_size),
-            pad_id=spec["extra"].get("pad_id", 0),
-        )
-        model["backbone"] = backbone
+            raise SeqlabError(
+                "TextToImageTask needs the stage-1 tokenizer config: build it with "
+                "seqlab.tasks.registry.build_task (which reads model.tokenizer_ckpt)."
+            )
+        image_tokenizer = instantiate(tokenizer)  # weights: Resolved.finish or the state dict
         super().__init__(model=model, spec=spec, data=data)
         self.hparams["tokenizer"] = tokenizer
         self.image_tokenizer = image_tokenizer.eval().requires_grad_(False)

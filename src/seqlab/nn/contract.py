@@ -1,0 +1,147 @@
+"""The backbone contract: what a model must offer so that any seqlab task can wrap it.
+
+A **backbone** is a plain ``torch.nn.Module`` (no Lightning, no Hydra). The task around it
+adds what the data asks for (an input projection or token embedding, the output head) and
+reads only the attributes below. A backbone declares on its **class**:
+
+- ``kind``: which interface it has (see `KINDS`); ``"sequence"`` if absent;
+- ``tasks``: the tasks it serves, a tuple from `TASKS` (required: no silent guess).
+
+**Sequence backbones** (``kind = "sequence"``) — RNN, LSTM, GRU, AR, GPT, Transformer encoder:
+
+- ``forward(x, state=None) -> (output, state)``: x ``(B, T, input_size)`` -> output
+  ``(B, T, output_size)``; ``state`` is what a later call continues from (a recurrent state,
+  a KV cache) or passes through unchanged (None) when the model carries none;
+- attributes ``input_size`` and ``output_size`` (ints, after construction);
+- optional: ``carries_state`` (True if chunks fed one after another with the returned state
+  equal one full pass: truncated BPTT and stateful streams need it), ``causal`` (True if
+  output t depends on inputs <= t only: language modelling needs it), ``max_len`` (longest
+  sequence it accepts, None = any), ``new_cache()`` (a fresh state for step-by-step
+  generation), ``attention_maps(x)`` (per-layer weights, for plots).
+
+**Image backbones** (``kind = "image"``) — ViT: constructor arguments ``image_size`` and
+``channels`` (filled in from the data when left unset), ``forward(images (B, C, H, W)) ->
+features (B, output_size)`` and the attribute ``output_size``.
+
+Specialised kinds pair with one task module each: ``"encoder_decoder"`` (`EncoderDecoder`:
+``encode``/``decode``, forecasting by generation), ``"image_tokenizer"`` (VQ-VAE) and
+``"text_to_image"`` (DALL·E).
+
+A class from your own package follows the same contract and is used with
+``model.backbone._target_=mypkg.MyNet``; `check_backbone_class` and `check_backbone` refuse
+one that does not, naming what is missing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from torch import Tensor
+
+from seqlab.errors import SeqlabError
+
+TASKS = ("forecasting", "language_modeling", "classification", "text_to_image")
+SEQUENCE_TASKS = ("forecasting", "language_modeling", "classification")
+KINDS = ("sequence", "image", "encoder_decoder", "image_tokenizer", "text_to_image")
+
+
+@runtime_checkable
+class SequenceBackbone(Protocol):
+    """``(B, T, input_size)`` in, ``((B, T, output_size), state)`` out."""
+
+    kind: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+    input_size: int
+    output_size: int
+
+    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]: ...
+
+
+@runtime_checkable
+class ImageBackbone(Protocol):
+    """``(B, C, H, W)`` in, ``(B, output_size)`` out; built with ``image_size``, ``channels``."""
+
+    kind: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+    output_size: int
+
+    def forward(self, images: Tensor) -> Tensor: ...
+
+
+def kind_of(cls: type) -> str:
+    return getattr(cls, "kind", "sequence")
+
+
+def tasks_of(cls: type) -> tuple[str, ...]:
+    return tuple(getattr(cls, "tasks", ()) or ())
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def check_backbone_class(cls: Any, task: str) -> None:
+    """Before construction: the class declares what it is and that it serves ``task``."""
+    if not inspect.isclass(cls):
+        raise SeqlabError(
+            f"model.backbone._target_ names {cls!r}, not a class. Fix: point it at an "
+            "nn.Module subclass that follows the backbone contract (seqlab.nn.contract)."
+        )
+    name = _name(cls)
+    tasks = getattr(cls, "tasks", None)
+    if not tasks:
+        raise SeqlabError(
+            f"model.backbone._target_={name} does not declare the tasks it serves. Fix: add a "
+            f"class attribute, e.g. `tasks = {SEQUENCE_TASKS}` (and `kind = 'sequence'` or "
+            "'image'); the contract is in seqlab.nn.contract (README: Add your own model)."
+        )
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or kind_of(cls) not in KINDS:
+        raise SeqlabError(
+            f"{name}: tasks {list(tasks)} / kind {kind_of(cls)!r} are not known. Fix: tasks "
+            f"from {list(TASKS)}, kind from {list(KINDS)}."
+        )
+    if task not in tasks:
+        raise SeqlabError(f"{name} serves {list(tasks)}, not {task} (the task of this data).")
+    forward = getattr(cls, "forward", None)
+    params = list(inspect.signature(forward).parameters) if forward else []
+    if kind_of(cls) == "sequence" and len(params) < 3 and not _takes_varargs(forward):
+        raise SeqlabError(
+            f"{name}.forward{inspect.signature(forward) if forward else '()'} must accept "
+            "(x, state=None) and return (output, state) (seqlab.nn.contract.SequenceBackbone)."
+        )
+
+
+def _takes_varargs(fn: Any) -> bool:
+    kinds = {p.kind for p in inspect.signature(fn).parameters.values()}
+    return inspect.Parameter.VAR_POSITIONAL in kinds
+
+
+def check_backbone(backbone: Any, task: str) -> None:
+    """After construction: the attributes a task reads are there."""
+    cls = type(backbone)
+    wanted = {"sequence": ("input_size", "output_size"), "image": ("output_size",)}
+    missing = [
+        attr
+        for attr in wanted.get(kind_of(cls), ())
+        if not isinstance(getattr(backbone, attr, None), int)
+    ]
+    if missing:
+        raise SeqlabError(
+            f"{_name(cls)} lacks the integer attribute(s) {missing} that the {task} task reads "
+            "to size its input and output layers. Fix: set them in __init__ "
+            "(seqlab.nn.contract)."
+        )
+    if task == "language_modeling" and getattr(backbone, "causal", None) is not True:
+        if getattr(backbone, "bidirectional", False):
+            raise SeqlabError(
+                "model.backbone.bidirectional=true reads the future, so it cannot be a language "
+                "model (it would see the token it predicts). Fix: "
+                "model.backbone.bidirectional=false."
+            )
+        raise SeqlabError(
+            f"{_name(cls)} is not causal (its output at step t may see later steps), so it "
+            "cannot be a language model. Fix: a causal model (`causal = True` when output t "
+            "depends on inputs <= t only), or a forecasting/classification dataset."
+        )
