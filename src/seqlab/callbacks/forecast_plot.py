@@ -16,9 +16,11 @@ class ForecastPlot(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         predictions = getattr(pl_module, "test_predictions", None)
         splits = getattr(trainer.datamodule, "splits", None)
-        if not predictions or not splits or not trainer.is_global_zero:
+        if not predictions or not isinstance(splits, dict) or not trainer.is_global_zero:
             return
         test = splits["test"]
+        if getattr(test, "ticker", None) is None:
+            return  # a dataset without series ids and dates (a user's own): nothing to draw
         pred = predictions["pred"][:, 0].numpy()
         true = predictions["target"][:, 0].numpy()
         if len(pred) != len(test.ticker):

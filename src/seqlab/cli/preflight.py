@@ -17,10 +17,29 @@ GPU_ACCELERATORS = {"gpu", "cuda"}
 
 
 def check_train_config(cfg: DictConfig) -> None:
+    check_targets_given(cfg)
     check_training_length(cfg)
     check_accelerator(cfg.get("trainer", {}))
     check_precision(cfg.get("trainer", {}))
     check_optimizer(cfg.get("model", {}))
+
+
+def check_targets_given(cfg: DictConfig) -> None:
+    """model=custom / data=custom leave the class to the user (``???`` in the config)."""
+    from omegaconf import OmegaConf
+
+    wanted = {
+        "model.backbone._target_": "model.backbone._target_=mypkg.models.MyNet",
+        "data._target_": "data._target_=mypkg.data.MyData",
+    }
+    for key, example in wanted.items():
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent)
+        if node is not None and OmegaConf.is_missing(node, leaf):
+            raise SeqlabError(
+                f"{key} is not set. Fix: name your class on the command line, e.g. {example} "
+                "(README: Add your own model / Add your own dataset)."
+            )
 
 
 def check_training_length(cfg: DictConfig) -> None:

@@ -49,8 +49,9 @@ class ForecastingTask(SeqlabTask):
         width = self.backbone.input_size
         self.input_proj = nn.Linear(self.spec.num_features, width)  # (B, T, F) -> (B, T, width)
         self.head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
-        self.target_mean = float(self.spec.extra["target_mean"])
-        self.target_std = float(self.spec.extra["target_std"])
+        # targets in the data's own units = normalised * std + mean (identity when not given)
+        self.target_mean = float(self.spec.extra.get("target_mean", 0.0))
+        self.target_std = float(self.spec.extra.get("target_std", 1.0))
         self.val_metrics = _forecast_metrics()
         self.test_metrics = _forecast_metrics()
         self.test_predictions: dict[str, torch.Tensor] = {}
