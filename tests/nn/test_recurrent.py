@@ -163,8 +163,10 @@ def test_fused_matches_torch_and_scratch(kind, num_layers, bidirectional):
 # classic GRU == the course equations, evaluated independently
 
 
-def classic_gru_reference(x, h0, params, num_layers):
-    """Cho et al. GRU with W·[h, x] written as one matrix on the concatenation, step by step."""
+def classic_gru_reference(x, h0, params, num_layers, form="course"):
+    """The course's GRU (Chung et al. 2014) with W·[h, x] written as one matrix on the
+    concatenation, step by step. ``form="cho"``: Cho et al. 2014's own writing, h = z·h +
+    (1 − z)·h̃, fed the same weights with W_z and b_z negated (1 − σ(a) = σ(−a))."""
     H = h0.shape[-1]
     inp, finals = x, []
     for layer in range(num_layers):
@@ -180,10 +182,14 @@ def classic_gru_reference(x, h0, params, num_layers):
         for t in range(x.shape[1]):
             x_t = inp[:, t]
             hx = torch.cat([h, x_t], dim=-1)
-            z = torch.sigmoid(hx @ W_z.T + b_z)
             r = torch.sigmoid(hx @ W_r.T + b_r)
             h_tilde = torch.tanh(torch.cat([r * h, x_t], dim=-1) @ W.T + b)
-            h = (1 - z) * h + z * h_tilde
+            if form == "cho":
+                z = torch.sigmoid(hx @ (-W_z).T + (-b_z))
+                h = z * h + (1 - z) * h_tilde
+            else:
+                z = torch.sigmoid(hx @ W_z.T + b_z)
+                h = (1 - z) * h + z * h_tilde
             outs.append(h)
         inp = torch.stack(outs, dim=1)
         finals.append(h)
@@ -202,6 +208,10 @@ def test_classic_gru_matches_equations(num_layers, with_state):
     y_ref, h_ref = classic_gru_reference(x, h0 if with_state else 0 * h0, params, num_layers)
     assert_close(y, y_ref, **EXACT)
     assert_close(h_n, h_ref, **EXACT)
+
+    # Cho et al.'s writing is the same function, with the update gate's weights negated
+    y_cho, _ = classic_gru_reference(x, h0 if with_state else 0 * h0, params, num_layers, "cho")
+    assert_close(y_cho, y, **EXACT)
 
     # same weights, different function
     pytorch_variant = build("gru", "scratch", "pytorch", num_layers=num_layers).double()

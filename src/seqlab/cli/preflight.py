@@ -134,3 +134,23 @@ def fit_validation_interval(trainer: Any, datamodule: Any) -> Any:
         batches,
     )
     return OmegaConf.merge(trainer, {"val_check_interval": 1.0})
+
+
+def per_chunk_clipping(trainer: Any, task: Any) -> Any:
+    """Truncated BPTT steps the optimiser per chunk (manual optimisation), where Lightning
+    refuses trainer-level clipping: the task clips each chunk with the same value, said once."""
+    import logging
+
+    from omegaconf import OmegaConf
+
+    clip = trainer.get("gradient_clip_val")
+    if task.automatic_optimization or not clip:
+        return trainer
+    if not task.grad_clip:
+        task.grad_clip = float(clip)
+    logging.getLogger(__name__).info(
+        "model.tbptt_steps: gradients are clipped per chunk at %s (model.grad_clip) instead of "
+        "by the trainer (trainer.gradient_clip_val)",
+        task.grad_clip,
+    )
+    return OmegaConf.merge(trainer, {"gradient_clip_val": None})

@@ -62,25 +62,42 @@ def _in_multirun() -> bool:
 
 
 def _run(cfg: DictConfig) -> float | None:
-    import lightning as L
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.utils import instantiate
+    """One run, top to bottom: prepare, build, make the trainer, fit and test, summarise."""
+    from seqlab.tracking import finish_wandb
+    from seqlab.utils.runtime import ranks_run_this_job
 
-    from seqlab.cli.preflight import check_train_config, fit_validation_interval
-    from seqlab.cli.resume import resume_checkpoint
-    from seqlab.provenance import collect as collect_provenance
-    from seqlab.tasks.registry import build_task, check_trusted_checkpoint
-    from seqlab.tracking import announce_wandb, finish_wandb
-    from seqlab.utils.checkpoint_io import AtomicCheckpointIO
+    output_dir = _prepare(cfg)
+    datamodule, task = _build(cfg)
+    ckpt_path, resumed_step = _starting_checkpoint(cfg)
+    trainer = _make_trainer(cfg, task, datamodule, output_dir, resumed_step)
+    header = _log_header(cfg, task, trainer, output_dir)
+    try:
+        with ranks_run_this_job(cfg):
+            metrics = _fit_and_test(cfg, trainer, task, datamodule, ckpt_path)
+        _summarise(cfg, trainer, datamodule.spec, output_dir, metrics, header)
+    except BaseException as err:
+        finish_wandb(exit_code=1)  # the W&B run shows as failed, not finished
+        sigterm = type(err).__name__ == "SIGTERMException"
+        if isinstance(err, SystemExit) and not sigterm and trainer.interrupted:
+            # Lightning turns Ctrl+C into sys.exit(1); keep it an interruption (exit 130)
+            raise KeyboardInterrupt from err
+        raise
+    finish_wandb()
+    if trainer.is_global_zero:  # last, after W&B's own summary
+        if metrics["test"]:
+            print_results(metrics["test"], f"test metrics ({datamodule.spec.task}) vs baseline")
+        log.info("run folder: %s", output_dir)
+    logged = {**metrics["train"], **metrics["val"], **metrics["test"]}
+    return _optimized_value(cfg.get("optimized_metric"), trainer, logged)
+
+
+def _prepare(cfg: DictConfig) -> Path:
+    """Settings refused up front, threads, the run folder, the config tree, the seed."""
+    import lightning as L
+
+    from seqlab.cli.preflight import check_train_config
     from seqlab.utils.config_tree import print_config_tree
-    from seqlab.utils.csv_logger import drop_rows_after_step
-    from seqlab.utils.instantiators import instantiate_group
-    from seqlab.utils.runtime import (
-        quiet_lightning_logging,
-        ranks_run_this_job,
-        set_threads,
-        warn_cpu_precision,
-    )
+    from seqlab.utils.runtime import quiet_lightning_logging, set_threads, warn_cpu_precision
 
     quiet_lightning_logging()
     check_train_config(cfg)
@@ -92,40 +109,67 @@ def _run(cfg: DictConfig) -> float | None:
         print_config_tree(cfg, save_to=output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    return output_dir
+
+
+def _build(cfg: DictConfig):
+    """The data first (it decides the task and its sizes), then the task around the model."""
+    from hydra.utils import instantiate
+
+    from seqlab.tasks.registry import build_task
 
     log.info("data <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data, _convert_="all")  # plain lists: weights_only checkpoints
     datamodule.prepare_data()
     datamodule.setup("fit")
-    spec = datamodule.spec
-    log.info("model <%s> for task %s", cfg.model.backbone._target_, spec.task)
-    task = build_task(cfg.model, spec, data=cfg.data)
-    trainer_cfg = fit_validation_interval(cfg.trainer, datamodule)
-    if not task.automatic_optimization and trainer_cfg.get("gradient_clip_val"):
-        # Lightning refuses trainer-level clipping under manual optimisation (truncated
-        # BPTT); the task clips each chunk itself with the same value.
-        task.grad_clip = task.grad_clip or trainer_cfg.gradient_clip_val
-        trainer_cfg = OmegaConf.merge(trainer_cfg, {"gradient_clip_val": None})
+    log.info("model <%s> for task %s", cfg.model.backbone._target_, datamodule.spec.task)
+    return datamodule, build_task(cfg.model, datamodule.spec, data=cfg.data)
+
+
+def _starting_checkpoint(cfg: DictConfig) -> tuple[str | None, int | None]:
+    """The checkpoint to start from (``resume=`` or ``ckpt_path=``), checked against the
+    allowlist, and its global step."""
+    from seqlab.cli.resume import resume_checkpoint
+    from seqlab.tasks.registry import check_trusted_checkpoint
 
     ckpt_path = cfg.get("ckpt_path")
     if cfg.get("resume"):
         ckpt_path = str(resume_checkpoint(cfg.resume))
         log.info("resuming %s from %s", cfg.resume, ckpt_path)
-    resumed_step = None
-    if ckpt_path:  # a shared file names nothing we would not build
-        resumed_step = check_trusted_checkpoint(ckpt_path).get("global_step")
-    _configure_wandb(cfg, spec, output_dir)
+    if not ckpt_path:
+        return None, None
+    return ckpt_path, check_trusted_checkpoint(ckpt_path).get("global_step")
 
+
+def _make_trainer(cfg: DictConfig, task, datamodule, output_dir: Path, resumed_step):
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from seqlab.cli.preflight import fit_validation_interval, per_chunk_clipping
+    from seqlab.utils.checkpoint_io import AtomicCheckpointIO
+    from seqlab.utils.csv_logger import drop_rows_after_step
+    from seqlab.utils.instantiators import instantiate_group
+
+    trainer_cfg = fit_validation_interval(cfg.trainer, datamodule)
+    trainer_cfg = per_chunk_clipping(trainer_cfg, task)
+    _configure_wandb(cfg, output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(
         trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
-
     if cfg.get("resume") and resumed_step is not None:
         for logger in trainer.loggers:
             if isinstance(logger, L.pytorch.loggers.CSVLogger):
                 drop_rows_after_step(logger.experiment.metrics_file_path, int(resumed_step))
+    return trainer
+
+
+def _log_header(cfg: DictConfig, task, trainer, output_dir: Path) -> dict[str, Any]:
+    """What every logger records before training: config, provenance, parameter counts."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from seqlab.provenance import collect as collect_provenance
 
     provenance = collect_provenance(run_dir=output_dir if trainer.is_global_zero else None)
     task.provenance = provenance  # into every checkpoint (SeqlabTask.on_save_checkpoint)
@@ -139,67 +183,53 @@ def _run(cfg: DictConfig) -> float | None:
         logger.log_hyperparams(hparams)
     _save_model_summary(task, trainer, output_dir)
     _remember_wandb_id(trainer, output_dir)
-
-    try:
-        with ranks_run_this_job(cfg):
-            train_metrics, val_metrics, test_metrics, best = _fit_and_test(
-                cfg, trainer, task, datamodule, ckpt_path
-            )
-        summary = {
-            "status": "ok",
-            "task": spec.task,
-            "model": cfg.model.backbone._target_,
-            "data": cfg.data._target_,
-            "run_dir": str(output_dir),
-            "best_checkpoint": best,
-            "last_checkpoint": _last_checkpoint(trainer),
-            "epochs": trainer.current_epoch,
-            "global_step": trainer.global_step,
-            "params": hparams["model/params_total"],
-            "train": train_metrics,
-            "val": val_metrics,
-            "test": test_metrics,
-            "data_fingerprint": spec.extra.get("data_fingerprint"),
-            "provenance": provenance,
-        }
-        if trainer.is_global_zero:
-            write_json_atomic(output_dir / "summary.json", summary)
-            for logger in trainer.loggers:
-                if type(logger).__name__ == "WandbLogger":
-                    logger.experiment.summary.update(
-                        {f"final/{k}": v for k, v in test_metrics.items()}
-                    )
-                    announce_wandb(logger)
-    except BaseException as err:
-        finish_wandb(exit_code=1)  # the W&B run shows as failed, not finished
-        sigterm = type(err).__name__ == "SIGTERMException"
-        if isinstance(err, SystemExit) and not sigterm and trainer.interrupted:
-            # Lightning turns Ctrl+C into sys.exit(1); keep it an interruption (exit 130)
-            raise KeyboardInterrupt from err
-        raise
-    finish_wandb()
-    if trainer.is_global_zero:  # last, after W&B's own summary
-        if test_metrics:
-            print_results(test_metrics, f"test metrics ({spec.task}) vs baseline")
-        log.info("run folder: %s", output_dir)
-
-    return _optimized_value(
-        cfg.get("optimized_metric"), trainer, {**train_metrics, **val_metrics, **test_metrics}
-    )
+    return {"provenance": provenance, "params": hparams["model/params_total"]}
 
 
-def _fit_and_test(cfg: DictConfig, trainer, task, datamodule, ckpt_path: str | None):
-    """Fit, then test the best checkpoint: (train, val, test metrics, best checkpoint path)."""
+def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict) -> None:
+    """summary.json beside the run, and the final test metrics into the W&B run."""
+    from seqlab.tracking import announce_wandb, wandb_loggers
+
+    if not trainer.is_global_zero:
+        return
+    summary = {
+        "status": "ok",
+        "task": spec.task,
+        "model": cfg.model.backbone._target_,
+        "data": cfg.data._target_,
+        "run_dir": str(output_dir),
+        "best_checkpoint": metrics["best"],
+        "last_checkpoint": _last_checkpoint(trainer),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "params": header["params"],
+        "train": metrics["train"],
+        "val": metrics["val"],
+        "test": metrics["test"],
+        "data_fingerprint": spec.extra.get("data_fingerprint"),
+        "provenance": header["provenance"],
+    }
+    write_json_atomic(output_dir / "summary.json", summary)
+    for logger in wandb_loggers(trainer):
+        logger.experiment.summary.update({f"final/{k}": v for k, v in metrics["test"].items()})
+        announce_wandb(logger)
+
+
+def _fit_and_test(cfg: DictConfig, trainer, task, datamodule, ckpt_path: str | None) -> dict:
+    """Fit, then test the best checkpoint: train/val/test metrics and the best path."""
     if cfg.get("train", True):
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    train_metrics = metrics_of(trainer.callback_metrics, "train/")
-    val_metrics = metrics_of(trainer.callback_metrics, "val/")
-    test_metrics: dict[str, float] = {}
-    best = _best_checkpoint(trainer)
+    metrics = {
+        "train": metrics_of(trainer.callback_metrics, "train/"),
+        "val": metrics_of(trainer.callback_metrics, "val/"),
+        "test": {},
+        "best": _best_checkpoint(trainer),
+    }
     if cfg.get("test", True):
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-        test_metrics = metrics_of(trainer.callback_metrics, "test/")
-    return train_metrics, val_metrics, test_metrics, best
+        best = metrics["best"] or None
+        trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        metrics["test"] = metrics_of(trainer.callback_metrics, "test/")
+    return metrics
 
 
 def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> float | None:
@@ -222,7 +252,7 @@ def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> f
     return value if math.isfinite(value) else float("nan")
 
 
-def _configure_wandb(cfg: DictConfig, spec, output_dir: Path) -> None:
+def _configure_wandb(cfg: DictConfig, output_dir: Path) -> None:
     """Multirun jobs: one W&B run each, grouped by the sweep; resumed runs: the same run id."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -253,9 +283,12 @@ def _configure_wandb(cfg: DictConfig, spec, output_dir: Path) -> None:
 
 
 def _remember_wandb_id(trainer, output_dir: Path) -> None:
-    for logger in trainer.loggers:
-        if type(logger).__name__ == "WandbLogger" and trainer.is_global_zero:
-            (output_dir / "wandb_run_id").write_text(str(logger.experiment.id) + "\n")
+    from seqlab.tracking import wandb_loggers
+    from seqlab.utils.files import atomic_write_text
+
+    for logger in wandb_loggers(trainer):
+        if trainer.is_global_zero:
+            atomic_write_text(output_dir / "wandb_run_id", str(logger.experiment.id) + "\n")
 
 
 def _is_rank_zero() -> bool:
@@ -281,8 +314,10 @@ def _save_model_summary(task, trainer, output_dir: Path) -> None:
 
     if not trainer.is_global_zero:
         return
+    from seqlab.tracking import wandb_loggers
+    from seqlab.utils.files import atomic_write_text
+
     path = output_dir / "model_summary.txt"
-    path.write_text(str(ModelSummary(task, max_depth=3)) + "\n")
-    for logger in trainer.loggers:
-        if type(logger).__name__ == "WandbLogger":
-            logger.experiment.save(str(path), base_path=str(output_dir), policy="now")
+    atomic_write_text(path, str(ModelSummary(task, max_depth=3)) + "\n")
+    for logger in wandb_loggers(trainer):
+        logger.experiment.save(str(path), base_path=str(output_dir), policy="now")

@@ -383,7 +383,7 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     """GRU in one of two variants that share weight shapes but compute different functions.
 
-    variant="classic" (Cho et al. 2014, as taught in the course; scratch only):
+    variant="classic" (the course's form, as in Chung et al. 2014; scratch only):
         z_t = σ(W_z·[h_{t-1}, x_t] + b_z)     r_t = σ(W_r·[h_{t-1}, x_t] + b_r)
         h~_t = tanh(W·[r_t * h_{t-1}, x_t] + b)
         h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
@@ -391,6 +391,8 @@ class GRU(_Recurrent):
         r = σ(W_ir x + b_ir + W_hr h + b_hr)   z = σ(W_iz x + b_iz + W_hz h + b_hz)
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         h' = (1 - z) * n + z * h
+    Cho et al. 2014 write h_t = z_t * h_{t-1} + (1 - z_t) * h~_t: the same function with W_z and
+    b_z negated, since 1 - σ(a) = σ(-a).
     Differences: torch applies the reset gate *after* the hidden matmul (to W_hn h + b_hn, not to
     h), and z's role is swapped (in torch z keeps the old state, in the classic form z admits the
     candidate), so a classic z corresponds to a torch 1 - z.
@@ -409,7 +411,7 @@ class GRU(_Recurrent):
     ) -> None:
         if variant not in ("pytorch", "classic"):
             raise SeqlabError(
-                f"model.backbone.variant must be 'pytorch' (torch.nn.GRU) or 'classic' (Cho et al.), "
+                f"model.backbone.variant must be 'pytorch' (torch.nn.GRU) or 'classic' (the course's form), "
                 f"got {variant!r}"
             )
         if variant == "classic" and impl == "fused":
