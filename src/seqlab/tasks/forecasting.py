@@ -34,6 +34,10 @@ def _forecast_metrics() -> MetricCollection:
     )
 
 
+def _as_tensor(value: Any) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=torch.float32)
+
+
 def end_aligned_sizes(length: int, k: int) -> list[int]:
     """Chunk sizes covering ``length`` steps whose last chunk has exactly ``k`` steps."""
     head = length % k
@@ -49,9 +53,16 @@ class ForecastingTask(SeqlabTask):
         width = self.backbone.input_size
         self.input_proj = nn.Linear(self.spec.num_features, width)  # (B, T, F) -> (B, T, width)
         self.head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
-        # targets in the data's own units = normalised * std + mean (identity when not given)
-        self.target_mean = float(self.spec.extra.get("target_mean", 0.0))
-        self.target_std = float(self.spec.extra.get("target_std", 1.0))
+        # targets in the data's own units = normalised * std + mean (identity when not given);
+        # one value for all targets, or one per target (horizon * series columns)
+        self.register_buffer(
+            "target_mean", _as_tensor(self.spec.extra.get("target_mean", 0.0)), persistent=False
+        )
+        self.register_buffer(
+            "target_std", _as_tensor(self.spec.extra.get("target_std", 1.0)), persistent=False
+        )
+        # the random-walk forecast: zero change (returns, differences) or the last value (levels)
+        self.persistence = self.spec.extra.get("persistence", "zero")
         self.val_metrics = _forecast_metrics()
         self.test_metrics = _forecast_metrics()
         self.test_predictions: dict[str, torch.Tensor] = {}
@@ -87,6 +98,16 @@ class ForecastingTask(SeqlabTask):
     def denormalise(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.target_std + self.target_mean
 
+    def persistence_forecast(self, x: torch.Tensor, y_real: torch.Tensor) -> torch.Tensor:
+        """The random walk in target units: no change, or every step = the last input value
+        of each target (the data puts the targets first among the features, scaled alike)."""
+        if self.persistence != "last":
+            return torch.zeros_like(y_real)
+        target = self.spec.extra.get("target")
+        n = len(target) if isinstance(target, list | tuple) else 1
+        last = x[:, -1, :n].repeat(1, y_real.shape[1] // n)  # (B, horizon * n), step-major
+        return self.denormalise(last.to(y_real.dtype))
+
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
@@ -102,13 +123,15 @@ class ForecastingTask(SeqlabTask):
         pred = self(x).float()
         loss = F.mse_loss(pred, y)
         pred_real, y_real = self.denormalise(pred), self.denormalise(y)
-        zeros = torch.zeros_like(y_real)
+        persistence = self.persistence_forecast(x, y_real)
         metrics["mse"].update(pred_real, y_real)
         metrics["mae"].update(pred_real, y_real)
         metrics["mse_norm"].update(pred, y)
-        metrics["diracc"].update((pred_real[:, 0] > 0).long(), (y_real[:, 0] > 0).long())
-        metrics["baseline_mse"].update(zeros, y_real)
-        metrics["baseline_mae"].update(zeros, y_real)
+        # direction of the change from what persistence says, e.g. up or down from today
+        up_pred = pred_real[:, 0] > persistence[:, 0]
+        metrics["diracc"].update(up_pred.long(), (y_real[:, 0] > persistence[:, 0]).long())
+        metrics["baseline_mse"].update(persistence, y_real)
+        metrics["baseline_mae"].update(persistence, y_real)
         metrics["baseline_diracc"].update(
             torch.ones_like(y_real[:, 0]).long(), (y_real[:, 0] > 0).long()
         )
@@ -142,3 +165,9 @@ class ForecastingTask(SeqlabTask):
         preds, targets = zip(*self._test_chunks, strict=True)
         self.test_predictions = {"pred": torch.cat(preds), "target": torch.cat(targets)}
         self._test_chunks = []
+        # data that knows its own units and the field's baselines scores the same forecasts
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        hook = getattr(datamodule, "forecast_metrics", None)
+        if hook is not None and self.trainer.world_size == 1:
+            extra = hook(self.test_predictions["pred"])
+            self.log_dict({f"test/{k}": v for k, v in extra.items()})
