@@ -97,15 +97,17 @@ def test_model_compile_trains_and_its_checkpoint_evaluates(tmp_path):
     """model.compile=true: torch.compile on the backbone (~30 s to compile on a CPU)."""
     from seqlab.cli.evaluate import run as evaluate
 
-    summary = _train(
+    summary = train_summary(  # float32: compile, not autocast, is under test here
         tmp_path / "run",
+        *BF16,
+        "callbacks=default",
         "model=gpt",
         "model.compile=true",
         "model.backbone.num_layers=1",
         "model.backbone.hidden_size=32",
         "trainer.precision=32-true",
-        callbacks="callbacks=default",
     )
+    assert summary["global_step"] == 3
     cfg = compose_config(
         "eval",
         [
