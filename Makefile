@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+AEON ?= aeon==1.6.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -19,6 +20,9 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev,sweeps]"
+	# the UCR/UEA archive's data files ship in aeon's wheel; --no-deps: only its data is read
+	# (its numba stack would re-pin numpy/pandas), see seqlab/data/ucr.py
+	$(PY) -m pip install --quiet --no-deps "$(AEON)"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install seqlab (torch first)

@@ -96,10 +96,14 @@ def test_warmup_cosine_schedule():
     assert all(a >= b for a, b in itertools.pairwise(lrs[2:])) and lrs[10] == 0.0
 
 
-def test_classification_needs_images():
-    spec = DataSpec(task="classification", num_features=4, num_targets=3, seq_len=5)
-    with pytest.raises(SeqlabError, match="needs images"):
-        make_task(LSTM, spec)
+def test_classification_needs_images_or_feature_sequences():
+    nothing = DataSpec(task="classification", num_targets=3, seq_len=5)
+    with pytest.raises(SeqlabError, match="needs images or sequences of features"):
+        make_task(LSTM, nothing)
+    sequences = DataSpec(task="classification", num_features=4, num_targets=3, seq_len=5)
+    assert make_task(LSTM, sequences)(torch.randn(2, 5, 4)).shape == (2, 3)
+    with pytest.raises(SeqlabError, match="reads images; this data is sequences"):
+        make_task(VIT, sequences)
 
 
 @pytest.fixture(scope="module")

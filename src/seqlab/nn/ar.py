@@ -60,7 +60,10 @@ class AR(nn.Module):
                 nn.Linear(window, hidden_size), nn.GELU(), nn.Linear(hidden_size, output_size)
             )
 
-    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, state: Tensor | None = None, *, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        # lengths: output t reads inputs t-τ+1..t only, so right padding changes no valid step
         # x: (B, T, input_size); state: (B, τ-1, input_size), the inputs just before x
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(

@@ -13,6 +13,10 @@ reads only the attributes below. A backbone declares on its **class**:
   ``(B, T, output_size)``; ``state`` is what a later call continues from (a recurrent state,
   a KV cache) or passes through unchanged (None) when the model carries none;
 - attributes ``input_size`` and ``output_size`` (ints, after construction);
+- ``forward(x, state=None, *, lengths=None)``: with ``lengths`` (B,), the true lengths of
+  right-padded sequences, padding never changes a valid step's output (recurrent models pack
+  or mask, attention masks padded keys; a causal model can ignore it). A backbone whose
+  forward takes no ``lengths`` is fed variable-length data only if it is causal;
 - optional: ``carries_state`` (True if chunks fed one after another with the returned state
   equal one full pass: truncated BPTT and stateful streams need it), ``causal`` (True if
   output t depends on inputs <= t only: language modelling needs it), ``max_len`` (longest
@@ -145,3 +149,9 @@ def check_backbone(backbone: Any, task: str) -> None:
             "cannot be a language model. Fix: a causal model (`causal = True` when output t "
             "depends on inputs <= t only), or a forecasting/classification dataset."
         )
+
+
+def accepts_lengths(backbone: Any) -> bool:
+    """Whether ``forward`` takes the ``lengths`` of right-padded sequences."""
+    forward = getattr(type(backbone), "forward", None)
+    return forward is not None and "lengths" in inspect.signature(forward).parameters

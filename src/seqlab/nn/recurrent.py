@@ -132,9 +132,20 @@ class ScratchRecurrent(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        # lengths (B,): steps >= lengths[b] are padding: the state stops there (as with packed
+        # sequences), their outputs are 0, and the reverse direction starts at lengths[b] - 1
         B, T, _ = x.shape
         LD, H = self.num_layers * self.num_directions, self.hidden_size
+        steps = torch.arange(T, device=x.device)
+        valid = None if lengths is None else steps[None, :] < lengths.to(x.device)[:, None]
+        reverse = (
+            None
+            if lengths is None
+            else torch.where(valid, lengths.to(x.device)[:, None] - 1 - steps[None, :], steps)
+        )
         if state is None:
             zeros = x.new_zeros(LD, B, H)
             states = (zeros, zeros) if self.mode == "LSTM" else (zeros,)
@@ -151,15 +162,21 @@ class ScratchRecurrent(nn.Module):
                 name = f"l{layer}{suffix}"
                 w_ih, w_hh = getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}")
                 b_ih, b_hh = getattr(self, f"bias_ih_{name}"), getattr(self, f"bias_hh_{name}")
-                seq = x.flip(1) if d == 1 else x  # the reverse direction reads the flipped sequence
+                seq = _reverse(x, reverse) if d == 1 else x  # backwards over the valid steps
                 gx = F.linear(seq, w_ih, b_ih)  # (B, T, G*H), input projections for all steps
                 s = tuple(t[layer * self.num_directions + d] for t in states)  # each (B, H)
                 hs = []
                 for t in range(T):
-                    s = self.cell(gx[:, t], s, w_hh, b_hh)
-                    hs.append(s[0])
+                    new = self.cell(gx[:, t], s, w_hh, b_hh)
+                    if valid is not None:  # padding: keep the state, output 0
+                        keep = valid[:, t, None]
+                        new = tuple(torch.where(keep, n, o) for n, o in zip(new, s, strict=True))
+                        hs.append(torch.where(keep, new[0], torch.zeros_like(new[0])))
+                    else:
+                        hs.append(new[0])
+                    s = new
                 y = torch.stack(hs, dim=1)  # (B, T, H)
-                outs.append(y.flip(1) if d == 1 else y)
+                outs.append(_reverse(y, reverse) if d == 1 else y)
                 final.append(s)
             x = torch.cat(outs, dim=-1)  # (B, T, D*H), [fwd, bwd] like torch
             if layer < self.num_layers - 1:
@@ -171,8 +188,38 @@ class ScratchRecurrent(nn.Module):
         return x, h_n
 
 
+def _reverse(x: Tensor, index: Tensor | None) -> Tensor:
+    """x (B, T, C) reversed in time: all of it, or (index) only each sequence's valid steps."""
+    if index is None:
+        return x.flip(1)
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[-1]))
+
+
 # -----------------------------------------------------------------------------
 # backbones
+
+
+def _packed(rnn: nn.Module, x: Tensor, state: State | None, lengths: Tensor | None):
+    """torch's fused RNN over right-padded sequences of the given lengths."""
+    if lengths is None:
+        return rnn(x, state)
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, state = rnn(packed, state)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, state
+
+
+class _PackedCall(nn.Module):
+    """`_packed` as a module, for torch.func.functional_call with upcast weights."""
+
+    def __init__(self, rnn: nn.Module) -> None:
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, state, lengths):
+        return _packed(self.rnn, x, state, lengths)
 
 
 def _needs_fp32(x: Tensor, rnn: nn.Module) -> bool:
@@ -257,17 +304,25 @@ class _Recurrent(nn.Module):
                 **kw,
             )
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        # x: (B, T, input_size) -> out: (B, T, output_size); state: see `State` above
+    def forward(
+        self, x: Tensor, state: State | None = None, *, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        # x: (B, T, input_size) -> out: (B, T, output_size); state: see `State` above.
+        # lengths (B,): true lengths of right-padded sequences; padding never changes a result
+        # (fused: packed sequences; scratch: masked steps), padded outputs are 0.
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(
                 f"expected input of shape (batch, time, {self.input_size}), got {tuple(x.shape)}"
             )
-        if self.impl == "fused" and _needs_fp32(x, self.rnn):
-            return self._fused_fp32(x, state)
-        return self.rnn(x, state)
+        if self.impl == "scratch":
+            return self.rnn(x, state, lengths)
+        if _needs_fp32(x, self.rnn):
+            return self._fused_fp32(x, state, lengths)
+        return _packed(self.rnn, x, state, lengths)
 
-    def _fused_fp32(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+    def _fused_fp32(
+        self, x: Tensor, state: State | None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
         # oneDNN has no dependable low-precision RNN kernel on CPU: nn.LSTM under bf16 autocast
         # fails with "could not create a primitive descriptor for the LSTM forward propagation
         # primitive" on CPUs without native bf16. Run the kernel in float32 with autocast off and
@@ -277,9 +332,13 @@ class _Recurrent(nn.Module):
         with torch.autocast("cpu", enabled=False):
             params = dict(self.rnn.named_parameters())
             if all(p.dtype == dtype for p in params.values()):
-                return self.rnn(x, state)
+                return _packed(self.rnn, x, state, lengths)
             params = {k: p.to(dtype) for k, p in params.items()}
-            return torch.func.functional_call(self.rnn, params, (x, state))
+            return torch.func.functional_call(
+                _PackedCall(self.rnn),
+                {f"rnn.{k}": v for k, v in params.items()},
+                (x, state, lengths),
+            )
 
     @torch.no_grad()
     def copy_weights_from(self, src: nn.Module) -> _Recurrent:

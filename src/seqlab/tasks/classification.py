@@ -34,7 +34,7 @@ from torchmetrics.classification import (
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.nn.contract import kind_of
+from seqlab.nn.contract import accepts_lengths, kind_of
 from seqlab.tasks.base import SeqlabTask, to_plain
 
 
@@ -54,19 +54,38 @@ class ClassificationTask(SeqlabTask):
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         data_spec = DataSpec.from_dict(to_plain(spec))
-        if not data_spec.image_shape or data_spec.num_targets < 2:
+        if data_spec.num_targets < 2 or not (data_spec.image_shape or data_spec.num_features):
             raise SeqlabError(
-                "data: classification needs images and at least 2 classes in the data spec "
-                f"(image_shape={data_spec.image_shape}, num_targets={data_spec.num_targets})."
+                "data: classification needs images or sequences of features and at least 2 "
+                f"classes (image_shape={data_spec.image_shape}, num_features="
+                f"{data_spec.num_features}, num_targets={data_spec.num_targets})."
             )
         super().__init__(model=model, spec=spec, data=data)
         backbone = getattr(self.backbone, "_orig_mod", self.backbone)  # torch.compile
         self.reads_images = kind_of(type(backbone)) != "sequence"
+        # sequences of features (B, T, C) of varying length, or images read row by row
+        self.reads_sequences = not self.spec.image_shape
+        if self.reads_images and self.reads_sequences:
+            raise SeqlabError(
+                f"{type(backbone).__name__} reads images; this data is sequences of features. "
+                "Fix: a sequence model (model=lstm|gru|rnn|transformer|gpt|ar)."
+            )
+        self.pass_lengths = accepts_lengths(backbone)
+        if self.spec.extra.get("variable_length") and not (
+            self.pass_lengths or getattr(backbone, "causal", False)
+        ):
+            raise SeqlabError(
+                f"{type(backbone).__name__} takes no `lengths` and is not causal: the padding of "
+                "shorter sequences would change its outputs. Fix: a model that takes lengths "
+                "(seqlab.nn.contract) or a causal one."
+            )
+        # a causal model's summary of a sequence is its last valid step; else the masked mean
+        self.last_step_readout = bool(getattr(backbone, "causal", False))
         k = self.spec.num_targets
         if self.reads_images:
             self.input_proj = None
         else:
-            # rows as a sequence: (B, H, C*W) -> (B, H, input_size)
+            # rows of an image (B, H, C*W) or steps of a sequence (B, T, C) -> (B, T, input_size)
             self.input_proj = nn.Linear(self.spec.num_features, backbone.input_size)
         self.head = nn.Linear(backbone.output_size, k)
         self.label_smoothing = float(self.hparams.model.get("label_smoothing", 0.0) or 0.0)
@@ -84,20 +103,31 @@ class ClassificationTask(SeqlabTask):
         return rearrange(images, "b c h w -> b h (c w)")
 
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """What the backbone reads: the images themselves (image backbones), or the rows
-        projected to (B, H, input_size) (sequence backbones)."""
-        return x if self.input_proj is None else self.input_proj(self.rows(x))
+        """What the backbone reads: the images themselves (image backbones), or the rows /
+        sequence steps projected to (B, T, input_size) (sequence backbones)."""
+        if self.input_proj is None:
+            return x
+        return self.input_proj(x if self.reads_sequences else self.rows(x))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, output_size) pooled features (last step for sequences)."""
+    def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs -> (B, output_size) pooled features: the last valid step (causal models) or
+        the mean over valid steps; padding never enters."""
         if self.input_proj is None:
             return self.backbone(x)
-        hidden, _ = self.backbone(self.embed_inputs(x))  # (B, H, output_size)
-        return hidden[:, -1]
+        kwargs = {"lengths": lengths} if self.pass_lengths and lengths is not None else {}
+        hidden, _ = self.backbone(self.embed_inputs(x), **kwargs)  # (B, T, output_size)
+        if lengths is None:
+            return hidden[:, -1] if self.last_step_readout else hidden.mean(dim=1)
+        lengths = lengths.to(hidden.device)
+        if self.last_step_readout:
+            return hidden[torch.arange(len(hidden), device=hidden.device), lengths - 1]
+        valid = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]
+        summed = (hidden * valid[..., None]).sum(dim=1)
+        return summed / lengths[:, None].to(hidden.dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) normalised images -> logits (B, num_classes)."""
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, H, W) images or (B, T, C) sequences (with their lengths) -> logits (B, K)."""
+        return self.head(self.features(x, lengths))
 
     def last_step_loss(self, hidden: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy from the backbone output: (B, T, H) sequences use the last step."""
@@ -110,9 +140,9 @@ class ClassificationTask(SeqlabTask):
         return super().input_gradient_norms(batch)
 
     # ------------------------------------------------------------------ steps
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
-        x, y = batch
-        logits = self(x).float()
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int):
+        x, y, *rest = batch  # (inputs, labels) or (padded inputs, labels, lengths)
+        logits = self(x, *rest).float()
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         self.train_acc(logits.argmax(-1), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
@@ -120,8 +150,8 @@ class ClassificationTask(SeqlabTask):
         return loss
 
     def _evaluate(self, batch: Any, stage: str) -> None:
-        x, y = batch
-        logits = self(x).float()
+        x, y, *rest = batch
+        logits = self(x, *rest).float()
         loss = F.cross_entropy(logits, y)
         pred = logits.argmax(-1)
         getattr(self, f"{stage}_metrics").update(pred, y)

@@ -69,9 +69,14 @@ class TransformerEncoder(SelfAttentionStack):
         *,
         key_padding_mask: Tensor | None = None,
         causal: bool | None = None,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, TransformerCache | None]:
-        # x: (B, T, hidden) -> (B, T, hidden); key_padding_mask (B, T_cached + T), True = padding
+        # x: (B, T, hidden) -> (B, T, hidden); key_padding_mask (B, T_cached + T), True = padding;
+        # lengths (B,) of right-padded sequences: steps >= lengths[b] are masked as keys
         causal = self.causal if causal is None else causal
+        if lengths is not None and key_padding_mask is None:
+            steps = torch.arange(x.shape[1], device=x.device)
+            key_padding_mask = steps[None, :] >= lengths.to(x.device)[:, None]
         out, _ = self.run(x, causal=causal, key_padding_mask=key_padding_mask, cache=state)
         return out, state
 

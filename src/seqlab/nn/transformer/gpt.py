@@ -72,9 +72,14 @@ class GPTBackbone(SelfAttentionStack):
         gpt_init_(self)
 
     def forward(
-        self, x: Tensor, state: TransformerCache | None = None
+        self,
+        x: Tensor,
+        state: TransformerCache | None = None,
+        *,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, TransformerCache | None]:
-        # x: (B, T, hidden) -> (B, T, hidden); state: None, or a cache to continue from
+        # x: (B, T, hidden) -> (B, T, hidden); state: None, or a cache to continue from.
+        # lengths: right padding cannot reach a valid step through causal attention (unused)
         return self.run(x, causal=True, cache=state)[0], state
 
     def attention_maps(self, x: Tensor) -> list[Tensor]:
