@@ -186,3 +186,13 @@ def test_hub_probe_is_bounded_even_when_the_lookup_hangs(monkeypatch):
 
 def _never(*args, **kwargs):
     raise AssertionError("load_dataset must not be called while offline")
+
+
+def test_public_names_stay_importable_from_seqlab_data_images():
+    """Sources and transforms live in ``seqlab.data.image_*``; this module re-exports them."""
+    import seqlab.data.images as images
+
+    missing = [name for name in images.__all__ if not hasattr(images, name)]
+    assert not missing
+    for cls in (DigitsDataModule, MNISTDataModule, HubImageDataModule):
+        assert cls.__module__ == "seqlab.data.images"  # configs target them here

@@ -393,3 +393,24 @@ def test_hub_text_offline_fails_fast_with_the_alternative(monkeypatch):
     ):
         dm.setup()
     assert time.monotonic() - start < 5
+
+
+def test_public_names_stay_importable_from_seqlab_data_text():
+    """The helpers live in ``seqlab.data.text_*`` modules; this module re-exports them."""
+    import seqlab.data.text as text
+
+    missing = [name for name in text.__all__ if not hasattr(text, name)]
+    assert not missing
+    assert text.ShakespeareDataModule.__module__ == "seqlab.data.text"  # configs target it
+
+
+@pytest.mark.parametrize(
+    ("cls", "args", "what"), [(TokenWindows, (3, 1), "window"), (StatefulBatches, (2, 3), "batch")]
+)
+def test_datasets_index_like_sequences(cls, args, what):
+    ds = cls(torch.arange(20), *args)
+    assert torch.equal(ds[-1][0], ds[len(ds) - 1][0])
+    with pytest.raises(IndexError, match=rf"{what} {len(ds)} out of range for {len(ds)} {what}"):
+        ds[len(ds)]
+    with pytest.raises(IndexError, match=rf"{what} -{len(ds) + 1} out of range"):
+        ds[-len(ds) - 1]

