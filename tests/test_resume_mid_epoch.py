@@ -13,21 +13,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlab.cli.train import run
 from tests.conftest import compose_config
+from tests.test_faults import DETERMINISTIC as FAULTS_RUN
 
+# test_faults' deterministic short run, over two epochs of eight batches
 DETERMINISTIC = [
+    *(o for o in FAULTS_RUN if not o.startswith(("trainer.max_epochs", "trainer.limit_train"))),
     "trainer.max_epochs=2",
-    "trainer.accelerator=cpu",
-    "trainer.deterministic=true",
     "+trainer.limit_train_batches=8",
-    "trainer.limit_val_batches=2",
-    "model.backbone.hidden_size=8",
-    "model.backbone.num_layers=2",
-    "model.backbone.dropout=0.2",
-    "extras.print_config=false",
-    "callbacks.progress_bar=null",
-    "callbacks.early_stopping=null",
-    "logger=csv",
-    "test=false",
 ]
 
 

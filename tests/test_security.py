@@ -195,7 +195,7 @@ def test_resume_refuses_stored_overrides_that_could_run_code(tmp_path, stored):
     ("target", "why"),
     [
         ("seqlab.nnx.Evil", "outside the allowed modules"),
-        ("seqlab.data.text.Path", "defined in"),  # reached through an imported name
+        ("seqlab.data.stocks.Path", "defined in"),  # reached through an imported name
         ("seqlab.utils.checkpoint_io.atomic_torch_save", "outside the allowed modules"),
         ("seqlab.data.package_files.package_file", "not a class"),
         ("torch.optim.lr_scheduler.warnings.warn", "not a class"),

@@ -64,3 +64,24 @@ class ResumableDataLoader(DataLoader):
     def _index_sampler(self):
         sampler = super()._index_sampler
         return _Skipping(sampler, self._skipping) if self._skipping else sampler
+
+
+def make_loader(
+    dataset: Any,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int = 0,
+    collate_fn: Any = None,
+) -> ResumableDataLoader:
+    """The loader every seqlab datamodule uses: resumable, epoch-seeded order when shuffled."""
+    from seqlab.data.samplers import EpochSeededSampler
+
+    return ResumableDataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochSeededSampler(len(dataset)) if shuffle else None,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        collate_fn=collate_fn,
+    )

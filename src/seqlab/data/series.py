@@ -27,9 +27,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.data.loaders import ResumableDataLoader
+from seqlab.data.loaders import make_loader
 from seqlab.data.package_files import package_file
-from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.series_baselines import (
     BASELINES,
     SeriesWindows,
@@ -275,12 +274,8 @@ class SeriesDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = TensorDataset(*self.windows[split])
-        return ResumableDataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset)) if shuffle else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        return make_loader(
+            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -24,9 +24,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.data.loaders import ResumableDataLoader
+from seqlab.data.loaders import make_loader
 from seqlab.data.package_files import package_file
-from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.data.table_checks import (
     numeric_columns,
@@ -417,12 +416,8 @@ class StockDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         windows = self.splits[split]
         dataset = TensorDataset(windows.x, self.normalise_target(windows.y))
-        return ResumableDataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset)) if shuffle else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        return make_loader(
+            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -27,7 +27,6 @@ Here: the datamodule. The pieces it puts together, each importable from this mod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path  # noqa: F401  (tests/test_security.py reaches seqlab.data.text.Path)
 from typing import Any
 
 import lightning as L

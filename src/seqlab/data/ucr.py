@@ -23,9 +23,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from seqlab.data.collate import pad_collate
-from seqlab.data.loaders import ResumableDataLoader
+from seqlab.data.loaders import make_loader
 from seqlab.data.package_files import package_file
-from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
@@ -155,13 +154,12 @@ class UCRDataModule(L.LightningDataModule):
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = self.splits[split]
-        return ResumableDataLoader(
-            data,
+        return make_loader(
+            self.splits[split],
             batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(data)) if shuffle else None,
-            collate_fn=pad_collate,
+            shuffle=shuffle,
             num_workers=self.num_workers,
+            collate_fn=pad_collate,
         )
 
     def train_dataloader(self) -> DataLoader:

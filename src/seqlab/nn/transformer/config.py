@@ -8,7 +8,7 @@ Field names are seqlab's one naming scheme (the same in every backbone and confi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from seqlab.errors import SeqlabError
 from seqlab.nn.checks import (
@@ -60,6 +60,15 @@ class TransformerConfig:
                 f"{field('attn_impl')} must be 'sdpa' (fused kernels) or 'naive' (softmax "
                 f"written out), got {self.attn_impl!r}"
             )
+
+    @classmethod
+    def of(cls, arguments: dict, **overrides) -> TransformerConfig:
+        """The config from a constructor's arguments (``locals()``): the fields it names."""
+        chosen = {f.name: arguments[f.name] for f in fields(cls) if f.name in arguments}
+        chosen |= overrides
+        if isinstance(chosen.get("dropout"), int) and not isinstance(chosen["dropout"], bool):
+            chosen["dropout"] = float(chosen["dropout"])
+        return cls(**chosen)
 
     def with_layers(self, num_layers: int) -> TransformerConfig:
         return replace(self, num_layers=num_layers)

@@ -4,6 +4,7 @@ the "memory", which every decoder block cross-attends)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import ClassVar
 
 import torch
@@ -45,20 +46,7 @@ class TransformerEncoder(SelfAttentionStack):
         attn_impl: str = "sdpa",
         causal: bool = False,
     ) -> None:
-        config = TransformerConfig(
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            dropout=float(dropout),
-            bias=bias,
-            norm_first=norm_first,
-            activation=activation,
-            pos_encoding=pos_encoding,
-            max_len=max_len,
-            scale_inputs=scale_inputs,
-            attn_impl=attn_impl,
-        )
+        config = TransformerConfig.of(locals())
         super().__init__(config)
         self.causal = check_bool("causal", causal)
 
@@ -215,23 +203,10 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         check_int("num_encoder_layers", num_encoder_layers)
         check_int("num_decoder_layers", num_decoder_layers)
-        config = TransformerConfig(
-            hidden_size=hidden_size,
-            num_layers=num_encoder_layers,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            dropout=float(dropout),
-            bias=bias,
-            norm_first=norm_first,
-            activation=activation,
-            pos_encoding=pos_encoding,
-            max_len=max_len,
-            scale_inputs=scale_inputs,
-            attn_impl=attn_impl,
-        )
+        config = TransformerConfig.of(locals(), num_layers=num_encoder_layers)
         self.hidden_size = self.input_size = self.output_size = hidden_size
         self.max_len = max_len
-        self.encoder = TransformerEncoder(**{**_as_kwargs(config), "causal": False})
+        self.encoder = TransformerEncoder(**asdict(config), causal=False)
         self.decoder = TransformerDecoder(config.with_layers(num_decoder_layers))
 
     def new_cache(self) -> TransformerCache:
@@ -274,9 +249,3 @@ class EncoderDecoder(nn.Module):
             tgt_key_padding_mask=tgt_key_padding_mask,
             memory_key_padding_mask=src_key_padding_mask,
         )
-
-
-def _as_kwargs(config: TransformerConfig) -> dict:
-    from dataclasses import asdict
-
-    return asdict(config)

@@ -54,21 +54,7 @@ class GPTBackbone(SelfAttentionStack):
         pos_encoding: str = "learned",
         norm_first: bool = True,
     ) -> None:
-        super().__init__(
-            TransformerConfig(
-                hidden_size=hidden_size,
-                num_layers=num_layers,
-                num_heads=num_heads,
-                mlp_ratio=mlp_ratio,
-                dropout=float(dropout),
-                bias=bias,
-                norm_first=norm_first,
-                activation=activation,
-                pos_encoding=pos_encoding,
-                max_len=max_len,
-                attn_impl=attn_impl,
-            )
-        )
+        super().__init__(TransformerConfig.of(locals()))
         gpt_init_(self)
 
     def forward(
