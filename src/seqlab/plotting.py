@@ -252,3 +252,64 @@ def gradient_flow_comparison_figure(curves: list[tuple[str, Any, Any, int, int]]
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def gradient_flow_log_figure(steps: list[int], table: np.ndarray, model_name: str):
+    """Like `gradient_flow_figure`, without a floor: ``table`` (logged steps, T) holds exact
+    float64 norms (a tanh RNN's 1e-70 stays 1e-70); zeros, if any, are left blank."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    table = np.asarray(table, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        logs = np.where(table > 0, np.log10(np.where(table > 0, table, 1.0)), np.nan)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    image = left.imshow(logs, aspect="auto", origin="lower", cmap="magma")
+    left.set_xlabel("input time step t")
+    left.set_ylabel("logged training step")
+    left.set_yticks(range(len(steps)), [str(s) for s in steps], fontsize=6)
+    left.set_title("log10 ‖∂L_T / ∂x_t‖ (float64, per sequence)")
+    fig.colorbar(image, ax=left)
+    right.semilogy(np.where(table[0] > 0, table[0], np.nan), label=f"step {steps[0]}")
+    right.semilogy(np.where(table[-1] > 0, table[-1], np.nan), label=f"step {steps[-1]}")
+    right.set_xlabel("input time step t")
+    right.set_title(f"gradient reaching each step ({model_name})")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def grad_norm_comparison_figure(runs: list[dict[str, Any]], clip_val: float | None = None):
+    """Exploding gradients, side by side: one dict per run with ``label``, ``grad_steps``,
+    ``grad_norm`` (total 2-norm before clipping, log scale, left) and ``loss_steps``,
+    ``loss`` (training loss, log scale, right); ``note`` (e.g. "stopped: train/loss is inf
+    at global step 12") goes in the legend and an × marks the run's last finite values.
+    ``clip_val`` draws the clipping threshold c."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for run in runs:
+        label = run["label"] + (f"\n({run['note']})" if run.get("note") else "")
+        color = None
+        for ax, steps, values in (
+            (left, run["grad_steps"], run["grad_norm"]),
+            (right, run["loss_steps"], run["loss"]),
+        ):
+            steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
+            ok = np.isfinite(values) & (values > 0)
+            (line,) = ax.semilogy(
+                steps[ok], values[ok], lw=1, color=color, label=label if ax is left else None
+            )
+            color = line.get_color()
+            if run.get("note") and ok.any():
+                ax.plot(steps[ok][-1], values[ok][-1], "x", color=color, ms=8, mew=2)
+    if clip_val:
+        left.axhline(clip_val, color="black", ls="--", lw=0.8, label=f"c = {clip_val:g}")
+    left.set_title("total gradient norm ‖g‖ before clipping")
+    right.set_title("training loss")
+    for ax in (left, right):
+        ax.set_xlabel("training step")
+    left.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

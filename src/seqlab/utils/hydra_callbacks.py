@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,119 @@ class GradientFlowComparison(Callback):
             bbox_inches=None,
         )
         log.info("gradient flow comparison: %s", out)
+
+
+def read_metric_columns(metrics_file: Path, names: list[str]) -> dict[str, tuple[list, list]]:
+    """``{name: (steps, values)}`` from a Lightning ``metrics.csv`` (one metric per cell,
+    empty cells skipped; ``nan``/``inf`` kept: they are what an exploding run logs)."""
+    columns: dict[str, tuple[list, list]] = {name: ([], []) for name in names}
+    with metrics_file.open(newline="") as file:
+        for row in csv.DictReader(file):
+            for name in names:
+                if row.get(name) not in (None, "") and row.get("step") not in (None, ""):
+                    columns[name][0].append(int(float(row["step"])))
+                    columns[name][1].append(float(row[name]))
+    return columns
+
+
+class GradNormComparison(Callback):
+    """After a multirun (e.g. without and with gradient clipping): one figure with every
+    job's ``train/grad_norm`` (before clipping, log scale) and ``train/loss`` side by side,
+    read from each job's CSV metrics, into ``<multirun dir>/<filename>``. A job stopped by
+    a non-finite loss is drawn up to where it stopped, and says so in the legend."""
+
+    def __init__(
+        self, filename: str = "exploding_gradients.png", metrics_file: str = "csv/metrics.csv"
+    ) -> None:
+        self.filename = filename
+        self.metrics_file = metrics_file
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        runs, clip_vals = [], set()
+        for job in sorted(
+            (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+            key=lambda p: int(p.name),
+        ):
+            metrics_file = job / self.metrics_file
+            if not metrics_file.is_file():
+                log.warning("grad-norm comparison: no %s (logger=csv off?)", metrics_file)
+                continue
+            columns = read_metric_columns(metrics_file, ["train/grad_norm", "train/loss"])
+            (grad_steps, grad_norm), (loss_steps, loss) = columns.values()
+            if not grad_norm:
+                log.warning("grad-norm comparison: no train/grad_norm in %s", metrics_file)
+                continue
+            overrides_file = job / ".hydra" / "overrides.yaml"
+            overrides = (
+                list(map(str, OmegaConf.load(overrides_file))) if overrides_file.is_file() else []
+            )
+            config_file = job / ".hydra" / "config.yaml"
+            if config_file.is_file():
+                clip = OmegaConf.load(config_file).get("trainer", {}).get("gradient_clip_val")
+                if clip:
+                    clip_vals.add(float(clip))
+            runs.append(
+                {
+                    "overrides": overrides or [job.name],
+                    "grad_steps": grad_steps,
+                    "grad_norm": grad_norm,
+                    "loss_steps": loss_steps,
+                    "loss": loss,
+                    "note": _stop_note(job, loss_steps, loss),
+                }
+            )
+        if not runs:
+            return
+        common = set.intersection(*(set(r["overrides"]) for r in runs))
+        for run in runs:
+            kept = [o for o in run.pop("overrides") if o not in common]
+            run["label"] = " ".join(_clip_label(kept)) or "job"
+        from seqlab.plotting import grad_norm_comparison_figure, save_png
+
+        figure = grad_norm_comparison_figure(
+            runs, clip_val=clip_vals.pop() if len(clip_vals) == 1 else None
+        )
+        out = save_png(figure, sweep_dir / self.filename, bbox_inches=None)
+        for run in runs:
+            finite = [v for v in run["grad_norm"] if math.isfinite(v)]
+            log.info(
+                "%s: train/grad_norm first %.3g, largest finite %.3g, last %.3g; "
+                "train/loss first %s, last %s%s",
+                run["label"],
+                run["grad_norm"][0],
+                max(finite, default=math.nan),
+                run["grad_norm"][-1],
+                f"{run['loss'][0]:.4g}" if run["loss"] else "-",
+                f"{run['loss'][-1]:.4g}" if run["loss"] else "-",
+                f" ({run['note']})" if run["note"] else "",
+            )
+        log.info("grad-norm comparison: %s", out)
+
+
+def _stop_note(job: Path, loss_steps: list, loss: list) -> str:
+    """How a run ended badly ('stopped: train/loss is inf at global step 12'), or ''."""
+    import re
+
+    summary_file = job / "summary.json"
+    if summary_file.is_file():
+        summary = json.loads(summary_file.read_text())
+        if summary.get("status", "ok") != "ok":
+            found = re.search(r"train/loss is \S+ at global step \d+", summary.get("error", ""))
+            return f"stopped: {found.group(0)}" if found else "failed"
+    bad = [(s, v) for s, v in zip(loss_steps, loss, strict=True) if not math.isfinite(v)]
+    return f"train/loss is {bad[0][1]} at step {bad[0][0]}" if bad else ""
+
+
+def _clip_label(overrides: list[str]) -> list[str]:
+    """trainer.gradient_clip_val=null -> 'no clipping'; =1.0 -> 'clip ‖g‖ at 1.0'."""
+    out = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+") == "trainer.gradient_clip_val":
+            none = value.lower() in ("null", "none", "0", "0.0", "")
+            item = "no clipping" if none else f"clip ‖g‖ at {value}"
+        out.append(item)
+    return out
