@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from seqlab.data.ucr import UCRDataModule, read_ts
+from seqlab.data.ucr_baselines import dtw_distances
 from seqlab.errors import SeqlabError
 from tests.conftest import compose_config
 
 
 @pytest.fixture(scope="module")
 def vowels():
-    dm = UCRDataModule(name="JapaneseVowels")
+    dm = UCRDataModule(name="JapaneseVowels", dtw_baseline=False)
     dm.setup()
     return dm
 
@@ -56,6 +58,7 @@ def test_an_lstm_learns_the_vowels_through_the_cli(tmp_path):
             "train",
             [
                 "data=japanese_vowels",
+                "data.dtw_baseline=false",
                 "model=lstm",
                 "model.backbone.hidden_size=32",
                 "model.backbone.num_layers=1",
@@ -70,3 +73,33 @@ def test_an_lstm_learns_the_vowels_through_the_cli(tmp_path):
     )
     test = json.loads((out / "summary.json").read_text())["test"]
     assert test["test/acc"] > test["test/baseline_majority_acc"] + 0.3
+
+
+def _dtw_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """The textbook O(n·m) recursion, one pair at a time."""
+    D = np.full((len(a) + 1, len(b) + 1), np.inf)
+    D[0, 0] = 0.0
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = float(((a[i - 1] - b[j - 1]) ** 2).sum())
+            D[i, j] = cost + min(D[i - 1, j], D[i, j - 1], D[i - 1, j - 1])
+    return D[-1, -1]
+
+
+def test_dtw_matches_the_textbook_recursion_for_series_of_any_length():
+    rng = np.random.default_rng(0)
+    queries = [rng.normal(size=(n, 3)) for n in (4, 9, 6)]
+    refs = [rng.normal(size=(n, 3)) for n in (7, 3, 9, 5)]
+    ours = dtw_distances(queries, refs)
+    expected = np.array([[_dtw_reference(q, r) for r in refs] for q in queries])
+    assert np.allclose(ours, expected, rtol=1e-10)
+    shifted = np.concatenate([refs[0][:1], refs[0]])  # a repeated first step costs nothing
+    assert dtw_distances([refs[0]], [shifted])[0, 0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_one_nn_dtw_is_logged_beside_the_model():
+    dm = UCRDataModule(name="BasicMotions")
+    dm.setup()
+    extra = dm.spec.extra
+    assert 0.8 <= extra["baseline_1nn_dtw_acc_test"] <= 1.0  # published 1-NN DTW: 0.975
+    assert extra["baseline_majority_acc_test"] == pytest.approx(0.25)

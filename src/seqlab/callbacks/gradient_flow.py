@@ -34,6 +34,8 @@ class GradientFlow(L.Callback):
             return
         if trainer.global_step % self.every_n_steps != 0 or trainer.global_step in self.steps:
             return
+        if len(batch) > 2:
+            return  # padded sequences of varying length: no common time axis to plot
         rows = tuple(part[: self.max_rows] for part in batch[:2])
         try:
             norms = pl_module.input_gradient_norms(rows).detach().cpu().double().numpy()

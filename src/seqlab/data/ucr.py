@@ -26,6 +26,7 @@ from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import make_loader
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
+from seqlab.data.ucr_baselines import one_nn_dtw_accuracy
 from seqlab.errors import SeqlabError
 
 HINT = "install the archive's data package with `pip install --no-deps aeon==1.6.0`"
@@ -78,11 +79,13 @@ class UCRDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 0,
+        dtw_baseline: bool = True,
     ) -> None:
         super().__init__()
         self.name = name
         self.val_frac, self.batch_size = float(val_frac), int(batch_size)
         self.num_workers, self.seed = int(num_workers), int(seed)
+        self.dtw_baseline = bool(dtw_baseline)
         self.splits: dict[str, _Sequences] = {}
         self.save_hyperparameters()
 
@@ -114,7 +117,7 @@ class UCRDataModule(L.LightningDataModule):
         )
 
         def make(xs, ys) -> _Sequences:
-            tensors = [torch.tensor((x - self.mean) / self.std, dtype=torch.float32) for x in xs]
+            tensors = [torch.tensor(self._normalised(x), dtype=torch.float32) for x in xs]
             return _Sequences(tensors, torch.tensor(ys, dtype=torch.long))
 
         self.splits = {
@@ -123,6 +126,18 @@ class UCRDataModule(L.LightningDataModule):
             "test": make(test_x, [index[c] for c in test_y]),
         }
         self.lengths = sorted({len(x) for x in train_x + test_x})
+        self.dtw_accuracy = {}
+        if self.dtw_baseline:  # 1-NN DTW fitted on the training split, scored on val and test
+            reference = [self._normalised(train_x[i]) for i in fit]
+            for split, (xs, ys) in {
+                "val": ([train_x[i] for i in val], y_train[val]),
+                "test": (test_x, np.array([index[c] for c in test_y])),
+            }.items():
+                queries = [self._normalised(x) for x in xs]
+                self.dtw_accuracy[split] = one_nn_dtw_accuracy(reference, y_train[fit], queries, ys)
+
+    def _normalised(self, series: np.ndarray) -> np.ndarray:
+        return (series - self.mean) / self.std
 
     def _stratified_val(self, labels: np.ndarray) -> list[int]:
         rng = np.random.default_rng(self.seed)
@@ -144,6 +159,8 @@ class UCRDataModule(L.LightningDataModule):
         for split in ("val", "test"):
             labels = self.splits[split].labels
             extra[f"baseline_majority_acc_{split}"] = float((labels == majority).float().mean())
+            if split in self.dtw_accuracy:
+                extra[f"baseline_1nn_dtw_acc_{split}"] = self.dtw_accuracy[split]
         return DataSpec(
             task="classification",
             num_features=int(train.series[0].shape[1]),

@@ -164,9 +164,10 @@ class ClassificationTask(SeqlabTask):
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         confusion: MulticlassConfusionMatrix = getattr(self, f"{stage}_confusion")
         values = {k: v for k, v in metrics.compute().items()}
-        base = self.spec.extra.get(f"baseline_majority_acc_{stage}")
-        if base is not None:
-            values["baseline_majority_acc"] = torch.tensor(float(base))
+        suffix = f"_acc_{stage}"  # baselines the data computed: majority class, 1-NN DTW, ...
+        for key, value in self.spec.extra.items():
+            if key.startswith("baseline_") and key.endswith(suffix):
+                values[key[: -len(f"_{stage}")]] = torch.tensor(float(value))
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=True)
         self.confusion[stage] = confusion.compute().detach().cpu()
         metrics.reset()
