@@ -36,7 +36,7 @@ def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("step", [5, 11])  # in epoch 0, and in epoch 1
+@pytest.mark.parametrize("step", [5, pytest.param(11, marks=pytest.mark.slow)])  # epoch 0, 1
 def test_sigterm_mid_epoch_then_resume_ends_with_the_weights_of_a_straight_run(tmp_path, step):
     run(compose_config("train", DETERMINISTIC, tmp_path / "straight"))
 
