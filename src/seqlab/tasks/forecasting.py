@@ -92,6 +92,26 @@ class ForecastingTask(SeqlabTask):
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.input_proj(x)
 
+    # ------------------------------------------------------------------ exact AR(τ)
+    @property
+    def solves_least_squares(self) -> bool:
+        return self.hparams.model.get("fit", "gradient") == "least_squares"
+
+    def on_fit_start(self) -> None:
+        if self.solves_least_squares:  # model=ar model.fit=least_squares: no gradient steps
+            from seqlab.tasks.least_squares import solve_ar_least_squares
+
+            self.ar_coefficients = solve_ar_least_squares(
+                self, self.trainer.datamodule.train_dataloader()
+            )
+
+    def configure_optimizers(self) -> Any:
+        if self.solves_least_squares:
+            # the OLS solution is installed before training: steps of size 0 keep it (and keep
+            # every callback that expects an optimiser working)
+            return torch.optim.SGD(self.parameters(), lr=0.0)
+        return super().configure_optimizers()
+
     def last_step_loss(self, hidden: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.head(hidden[:, -1]), y)
 
