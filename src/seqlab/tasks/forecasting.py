@@ -12,9 +12,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection
 from torchmetrics.classification import BinaryAccuracy
 
+from seqlab.errors import SeqlabError
 from seqlab.tasks.base import SeqlabTask
 from seqlab.tasks.state import detach_state
 
@@ -32,6 +33,11 @@ def _forecast_metrics() -> MetricCollection:
         },
         compute_groups=False,
     )
+
+
+def gaussian_nll(mean: torch.Tensor, log_scale: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of y under N(mean, σ²), σ = exp(log_scale), less log √2π."""
+    return (log_scale + 0.5 * ((y - mean) / log_scale.exp()) ** 2).mean()
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -53,6 +59,18 @@ class ForecastingTask(SeqlabTask):
         width = self.backbone.input_size
         self.input_proj = nn.Linear(self.spec.num_features, width)  # (B, T, F) -> (B, T, width)
         self.head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
+        # prediction intervals: a Gaussian per target, its log σ from a second head, trained by
+        # the Gaussian negative log-likelihood; coverage and width reported on test
+        self.interval = self.hparams.model.get("interval")
+        if self.interval not in (None, "gaussian"):
+            raise SeqlabError(
+                f"model.interval={self.interval!r} is not known. Fix: null or gaussian."
+            )
+        if self.interval:
+            self.scale_head = nn.Linear(self.backbone.output_size, self.spec.num_targets)
+            self.coverage = nn.ModuleDict(
+                {name: MeanMetric() for name in ("coverage_80", "coverage_95", "width_95")}
+            )
         # targets in the data's own units = normalised * std + mean (identity when not given);
         # one value for all targets, or one per target (horizon * series columns)
         self.register_buffer(
@@ -69,7 +87,11 @@ class ForecastingTask(SeqlabTask):
         self._test_chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, F) normalised features -> (B, horizon) normalised forecast.
+        """x: (B, T, F) normalised features -> (B, horizon) normalised forecast (the mean)."""
+        return self.head(self.summary(x))
+
+    def summary(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, F) -> the backbone's output at the last step (B, output_size).
 
         With ``model.tbptt_steps=k`` (state-carrying backbones) the window is read in chunks
         aligned to its **end**: the last chunk is exactly the last k steps (T=12, k=5 gives
@@ -80,14 +102,19 @@ class ForecastingTask(SeqlabTask):
         k = self.hparams.model.get("tbptt_steps")
         if not k or k >= inputs.shape[1]:
             hidden, _ = self.backbone(inputs)  # (B, T, H)
-            return self.head(hidden[:, -1])  # (B, horizon)
+            return hidden[:, -1]
         chunks = inputs.split(end_aligned_sizes(inputs.shape[1], int(k)), dim=1)
         state = None
         for chunk in chunks[:-1]:
             _, state = self.backbone(chunk, state)
             state = detach_state(state)
         hidden, _ = self.backbone(chunks[-1], state)
-        return self.head(hidden[:, -1])
+        return hidden[:, -1]
+
+    def mean_and_log_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``model.interval=gaussian``: (mean, log σ), each (B, horizon), normalised units."""
+        h = self.summary(x)
+        return self.head(h), self.scale_head(h).clamp(-10.0, 5.0)
 
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.input_proj(x)
@@ -132,7 +159,11 @@ class ForecastingTask(SeqlabTask):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        loss = F.mse_loss(self(x), y)
+        if self.interval:
+            mean, log_scale = self.mean_and_log_scale(x)
+            loss = gaussian_nll(mean, log_scale, y)
+        else:
+            loss = F.mse_loss(self(x), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
         return loss
 
@@ -140,7 +171,13 @@ class ForecastingTask(SeqlabTask):
         self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection
     ):
         x, y = batch
-        pred = self(x).float()
+        if self.interval:
+            pred, log_scale = (t.float() for t in self.mean_and_log_scale(x))
+            self.log(f"{stage}/nll", gaussian_nll(pred, log_scale, y), batch_size=x.shape[0])
+            if stage == "test":
+                self._update_coverage(pred, log_scale, y)
+        else:
+            pred = self(x).float()
         loss = F.mse_loss(pred, y)
         pred_real, y_real = self.denormalise(pred), self.denormalise(y)
         persistence = self.persistence_forecast(x, y_real)
@@ -180,7 +217,20 @@ class ForecastingTask(SeqlabTask):
     def on_test_epoch_start(self) -> None:
         self._test_chunks = []
 
+    def _update_coverage(self, mean, log_scale, y) -> None:
+        """Share of test targets inside the central 80% / 95% intervals, and the 95% width
+        in target units."""
+        sigma = log_scale.exp()
+        error = (y - mean).abs()
+        self.coverage["coverage_80"].update((error <= 1.2816 * sigma).float().mean())
+        self.coverage["coverage_95"].update((error <= 1.96 * sigma).float().mean())
+        self.coverage["width_95"].update((2 * 1.96 * sigma * self.target_std).mean())
+
     def on_test_epoch_end(self) -> None:
+        if self.interval:
+            for name, metric in self.coverage.items():
+                self.log(f"test/{name}", metric.compute().to(self.device))
+                metric.reset()
         self._log_epoch("test", self.test_metrics)
         preds, targets = zip(*self._test_chunks, strict=True)
         self.test_predictions = {"pred": torch.cat(preds), "target": torch.cat(targets)}

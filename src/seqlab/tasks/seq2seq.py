@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqlab.errors import SeqlabError
 from seqlab.tasks.forecasting import ForecastingTask
 
 
@@ -22,6 +23,11 @@ class Seq2SeqForecastingTask(ForecastingTask):
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
         super().__init__(model=model, spec=spec, data=data)
+        if self.interval:
+            raise SeqlabError(
+                "model.interval=gaussian is not available for model=seq2seq (it generates one "
+                "value per step). Fix: model.interval=null, or another forecasting model."
+            )
         dim = self.backbone.hidden_size
         self.value_proj = nn.Linear(1, dim)  # a previous target value -> decoder input
         self.start = nn.Parameter(torch.zeros(1, 1, dim))  # the "start of forecast" input
