@@ -6,6 +6,10 @@ nothing heavy is imported at module level.
 
 import os
 import sys
+import time
+
+os.environ.setdefault("SEQLAB_T0", str(time.time()))  # start-up clock (seqlab.cli.startup)
+
 from pathlib import Path
 
 import hydra

@@ -63,14 +63,20 @@ def _in_multirun() -> bool:
 
 def _run(cfg: DictConfig) -> float | None:
     """One run, top to bottom: prepare, build, make the trainer, fit and test, summarise."""
+    from seqlab.cli.startup import Stopwatch
     from seqlab.tracking import finish_wandb
     from seqlab.utils.runtime import ranks_run_this_job
 
+    clock = Stopwatch()
     output_dir = _prepare(cfg)
     datamodule, task = _build(cfg)
+    clock.mark("data_and_model")
     ckpt_path, resumed_step = _starting_checkpoint(cfg)
-    trainer = _make_trainer(cfg, task, datamodule, output_dir, resumed_step)
+    trainer = _make_trainer(cfg, task, datamodule, output_dir, resumed_step, clock)
+    clock.mark("trainer_and_loggers")
     header = _log_header(cfg, task, trainer, output_dir)
+    header["startup"] = clock
+    clock.mark("run_header")
     try:
         with ranks_run_this_job(cfg):
             metrics = _fit_and_test(cfg, trainer, task, datamodule, ckpt_path)
@@ -141,7 +147,7 @@ def _starting_checkpoint(cfg: DictConfig) -> tuple[str | None, int | None]:
     return ckpt_path, check_trusted_checkpoint(ckpt_path).get("global_step")
 
 
-def _make_trainer(cfg: DictConfig, task, datamodule, output_dir: Path, resumed_step):
+def _make_trainer(cfg: DictConfig, task, datamodule, output_dir: Path, resumed_step, clock=None):
     import lightning as L
     from hydra.utils import instantiate
 
@@ -154,6 +160,10 @@ def _make_trainer(cfg: DictConfig, task, datamodule, output_dir: Path, resumed_s
     trainer_cfg = per_chunk_clipping(trainer_cfg, task)
     _configure_wandb(cfg, output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")
+    if clock is not None:
+        from seqlab.cli.startup import FirstStepClock
+
+        callbacks.append(FirstStepClock(clock))
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(
         trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
@@ -208,6 +218,9 @@ def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict
         "test": metrics["test"],
         "data_fingerprint": spec.extra.get("data_fingerprint"),
         "provenance": header["provenance"],
+        "startup_s": {**header["startup"].phases, "total_to_first_step": header["startup"].total()}
+        if "fit_start_to_first_step" in header["startup"].phases
+        else None,
     }
     write_json_atomic(output_dir / "summary.json", summary)
     for logger in wandb_loggers(trainer):

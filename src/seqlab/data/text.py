@@ -257,7 +257,7 @@ class ShakespeareDataModule(L.LightningDataModule):
         v = tok.vocab_size
         extra: dict[str, Any] = {
             "tokenizer": tok.to_state(),
-            **text_baselines(streams, v, self.ngram_order),
+            **text_baselines(streams, v, self.ngram_order, cache_dir=self.cache_dir),
         }
         n = sum(len(p) for p in parts.values())
         extra.update(

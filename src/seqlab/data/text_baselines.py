@@ -7,12 +7,18 @@ stream; :func:`text_baselines` gathers them into the ``spec.extra`` entries.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqlab.data.ngram import NGramLM
+from seqlab.utils.files import atomic_write_text
+
+CACHE_FORMAT = 1
 
 
 def ngram_baselines(
@@ -46,12 +52,42 @@ def ngram_baselines(
 
 
 def text_baselines(
-    streams: dict[str, torch.Tensor], vocab_size: int, ngram_order: int
+    streams: dict[str, torch.Tensor],
+    vocab_size: int,
+    ngram_order: int,
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """``baseline_*`` entries of ``spec.extra`` for token ``streams`` (train, val, test).
 
-    ``ngram_order=0`` skips the Kneser-Ney model (the slowest to fit).
+    ``ngram_order=0`` skips the Kneser-Ney model (the slowest to fit). With ``cache_dir`` the
+    result is kept on disk, keyed by a hash of the token streams, the vocabulary size and the
+    order: a run on the same data starts without refitting (seconds on the plays).
     """
+    cache = _cache_file(streams, vocab_size, ngram_order, cache_dir)
+    if cache is not None and cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except ValueError:
+            pass  # a corrupt entry: refit and overwrite
+    out = _fit_baselines(streams, vocab_size, ngram_order)
+    if cache is not None:
+        atomic_write_text(cache, json.dumps(out))
+    return out
+
+
+def _cache_file(streams, vocab_size: int, ngram_order: int, cache_dir: str | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    h = hashlib.sha256(f"ngram|v{CACHE_FORMAT}|{vocab_size}|{ngram_order}|".encode())
+    for name in ("train", "val", "test"):
+        h.update(name.encode())
+        h.update(streams[name].to(torch.int64).numpy().tobytes())
+    return Path(cache_dir).expanduser() / f"ngram-{h.hexdigest()[:24]}.json"
+
+
+def _fit_baselines(
+    streams: dict[str, torch.Tensor], vocab_size: int, ngram_order: int
+) -> dict[str, Any]:
     v = vocab_size
     uni_val, bi_val = ngram_baselines(streams["train"], streams["val"], v)
     uni_test, bi_test = ngram_baselines(streams["train"], streams["test"], v)
