@@ -97,12 +97,6 @@ def test_multirun_jobs_are_grouped_wandb_runs_failed_marked_and_tabled(tmp_path)
 
 
 @pytest.mark.slow  # an Optuna sweep of three trials in a subprocess, ~30 s
-@pytest.mark.xfail(
-    strict=True,
-    reason="README promise false (issue 18 report): the NaN a failed job returns makes the "
-    "Optuna sweeper's study.tell raise twice ('Values were told...'); the sweep aborts after "
-    "the failed trial with a traceback, no table, no optimization_results.yaml",
-)
 def test_an_optuna_trial_that_fails_is_recorded_as_failed(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = tmp_path / "sweep"

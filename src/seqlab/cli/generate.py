@@ -17,10 +17,15 @@ class StreamPrinter:
     """Prints the decoded text as tokens arrive (decoding the whole prefix keeps multi-byte
     characters of byte-level BPE intact)."""
 
-    def __init__(self, tokenizer, out=sys.stdout) -> None:
-        self.tokenizer, self.out = tokenizer, out
+    def __init__(self, tokenizer, out=None) -> None:
+        self.tokenizer, self._out = tokenizer, out
         self.ids: list[int] = []
         self.printed = 0
+
+    @property
+    def out(self):
+        """The stream given, or sys.stdout as it is now (redirections made later apply)."""
+        return self._out if self._out is not None else sys.stdout
 
     def __call__(self, next_id) -> None:
         self.ids.append(int(next_id[0, 0]))

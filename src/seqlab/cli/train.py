@@ -23,8 +23,10 @@ def run(cfg: DictConfig) -> float | None:
     """Train (and test) one configuration; returns ``cfg.optimized_metric`` for sweepers.
 
     In a multirun, a job that fails is logged with its error (in its ``summary.json``, its
-    log and its W&B run) and returns NaN, so the sweep goes on and an Optuna trial is
-    recorded as failed; a single run raises as usual.
+    log and, once its loggers started, its W&B run) and the sweep goes on: the basic and
+    parallel launchers get NaN; under the Optuna sweeper the error (or a NaN objective) is
+    raised, which Optuna records as a failed trial (a returned NaN would crash its `tell`).
+    A single run raises as usual.
     """
     from seqlab.security import trust
     from seqlab.utils.runtime import apply_extras, relaunches_ranks_in_multirun
@@ -35,7 +37,7 @@ def run(cfg: DictConfig) -> float | None:
     if not _in_multirun():
         return _run(cfg)
     try:
-        return _run(cfg)
+        value = _run(cfg)
     except Exception as err:
         if isinstance(err, SeqlabError) or isinstance(err.__cause__, SeqlabError):
             log.error("job failed: %s", err.__cause__ if err.__cause__ else err)  # one line
@@ -51,7 +53,18 @@ def run(cfg: DictConfig) -> float | None:
                 "run_dir": str(output_dir),
             },
         )
+        if _optuna_sweep():
+            raise
         return float("nan")
+    if _optuna_sweep() and value is not None and math.isnan(value):
+        raise FloatingPointError(f"{cfg.get('optimized_metric')} is NaN: a failed trial")
+    return value
+
+
+def _optuna_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    return "optuna" in str(HydraConfig.get().sweeper.get("_target_", "")).lower()
 
 
 def _in_multirun() -> bool:
