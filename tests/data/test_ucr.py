@@ -101,5 +101,45 @@ def test_one_nn_dtw_is_logged_beside_the_model():
     dm = UCRDataModule(name="BasicMotions")
     dm.setup()
     extra = dm.spec.extra
-    assert 0.8 <= extra["baseline_1nn_dtw_acc_test"] <= 1.0  # published 1-NN DTW: 0.975
+    assert 0.8 <= extra["baseline_dtw_acc_test"] <= 1.0  # published 1-NN DTW: 0.975
     assert extra["baseline_majority_acc_test"] == pytest.approx(0.25)
+
+
+def _ts(path, rows: list[tuple[list[list[float]], str]]) -> str:
+    lines = ["@problemName mine", "@univariate false", "@classLabel true a b", "@data"]
+    lines += [
+        ":".join(",".join(str(v) for v in channel) for channel in series) + f":{label}"
+        for series, label in rows
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_your_own_archive_file_with_its_test_file_beside_it(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [
+        ([rng.normal(size=n).tolist()], "a" if k % 2 else "b") for k, n in enumerate(range(5, 25))
+    ]
+    train = _ts(tmp_path / "mine_TRAIN.ts", rows)
+    _ts(tmp_path / "mine_TEST.ts", rows[:6])
+    dm = UCRDataModule(name=None, path=train, val_frac=0.25)
+    dm.setup()
+    assert len(dm.splits["test"]) == 6 and dm.spec.num_targets == 2
+    assert dm.spec.extra["variable_length"] and dm.spec.extra["baseline_dtw_acc_test"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("test_rows", "train_label", "message"),
+    [
+        ([([[1.0, 2.0], [3.0, 4.0]], "a")], None, r"different numbers of channels \[1, 2\]"),
+        ([([[1.0, 2.0]], "c")], None, r"test labels \['c'\] never occur in the training file"),
+        ([([[1.0, 2.0]], "a")], "a", "one class only"),
+    ],
+    ids=["channels", "test-only-label", "one-class"],
+)
+def test_bad_archive_files_get_clear_errors(tmp_path, test_rows, train_label, message):
+    rows = [([[float(k), 1.0, 2.0]], train_label or ("a" if k % 2 else "b")) for k in range(8)]
+    train = _ts(tmp_path / "x_TRAIN.ts", rows)
+    _ts(tmp_path / "x_TEST.ts", test_rows)
+    with pytest.raises(SeqlabError, match=message):
+        UCRDataModule(name=None, path=train).setup()

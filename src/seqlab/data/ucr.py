@@ -15,6 +15,7 @@ the official TRAIN file; TEST is the official test split.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -29,6 +30,8 @@ from seqlab.data.spec import DataSpec
 from seqlab.data.ucr_baselines import one_nn_dtw_accuracy
 from seqlab.errors import SeqlabError
 
+DTW_BUDGET = 5e8  # DP cells (test x train x length²): ~10 s in numpy; larger sets skip it
+log = logging.getLogger(__name__)
 HINT = "install the archive's data package with `pip install --no-deps aeon==1.6.0`"
 
 
@@ -57,6 +60,17 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return series, labels
 
 
+def _test_beside(train: Path) -> Path:
+    """``X_TRAIN.ts`` -> ``X_TEST.ts`` in the same folder."""
+    name = train.name
+    for marker in ("_TRAIN", "_train", "TRAIN"):
+        if marker in name:
+            return train.with_name(
+                name.replace(marker, marker.replace("TRAIN", "TEST").replace("train", "test"), 1)
+            )
+    return train.with_name(train.stem + "_TEST" + train.suffix)
+
+
 class _Sequences(torch.utils.data.Dataset):
     def __init__(self, series: list[torch.Tensor], labels: torch.Tensor) -> None:
         self.series, self.labels = series, labels
@@ -74,7 +88,9 @@ class UCRDataModule(L.LightningDataModule):
     def __init__(
         self,
         *,
-        name: str = "JapaneseVowels",
+        name: str | None = "JapaneseVowels",
+        path: str | None = None,
+        test_path: str | None = None,
         val_frac: float = 0.2,
         batch_size: int = 32,
         num_workers: int = 0,
@@ -82,31 +98,60 @@ class UCRDataModule(L.LightningDataModule):
         dtw_baseline: bool = True,
     ) -> None:
         super().__init__()
-        self.name = name
+        self.name, self.path, self.test_path = name, path, test_path
         self.val_frac, self.batch_size = float(val_frac), int(batch_size)
         self.num_workers, self.seed = int(num_workers), int(seed)
         self.dtw_baseline = bool(dtw_baseline)
         self.splits: dict[str, _Sequences] = {}
         self.save_hyperparameters()
 
-    def _file(self, split: str) -> Path:
-        return package_file(
-            "aeon",
-            f"datasets/data/{self.name}/{self.name}_{split}.ts",
-            field=f"data.name={self.name}",
-            hint=HINT,
+    def _files(self) -> tuple[Path, Path]:
+        """(TRAIN, TEST) files: a bundled set (data.name) or your own (data.path)."""
+        if self.path:
+            train = Path(self.path).expanduser()
+            test = Path(self.test_path).expanduser() if self.test_path else _test_beside(train)
+            for field, file in (("data.path", train), ("data.test_path", test)):
+                if not file.is_file():
+                    raise SeqlabError(
+                        f"{field}: '{file}' does not exist. Fix: a .ts file of the archive's "
+                        "format (the test file beside it as *_TEST.ts, or data.test_path)."
+                    )
+            return train, test
+        if not self.name:
+            raise SeqlabError("data.name or data.path must be set (e.g. data.name=GunPoint).")
+        return tuple(
+            package_file(
+                "aeon",
+                f"datasets/data/{self.name}/{self.name}_{split}.ts",
+                field=f"data.name={self.name}",
+                hint=HINT,
+            )
+            for split in ("TRAIN", "TEST")
         )
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        train_x, train_y = read_ts(self._file("TRAIN"))
-        test_x, test_y = read_ts(self._file("TEST"))
+        train_file, test_file = self._files()
+        train_x, train_y = read_ts(train_file)
+        test_x, test_y = read_ts(test_file)
+        where = f"{train_file.name} / {test_file.name}"
+        channels = {x.shape[1] for x in train_x} | {x.shape[1] for x in test_x}
+        if len(channels) > 1:
+            raise SeqlabError(
+                f"{where}: series have different numbers of channels {sorted(channels)} (train "
+                "and test must match). Fix: the same dimensions in every series."
+            )
+        if len(set(train_y)) < 2:
+            raise SeqlabError(f"{where}: the training file has one class only; nothing to learn.")
         self.class_names = sorted(set(train_y), key=lambda c: (len(c), c))
         index = {c: i for i, c in enumerate(self.class_names)}
         unknown = sorted(set(test_y) - set(index))
         if unknown:
-            raise SeqlabError(f"data.name={self.name}: test labels {unknown} never occur in TRAIN.")
+            raise SeqlabError(
+                f"{where}: test labels {unknown} never occur in the training file. Fix: the "
+                "labels of the test file must be a subset of the training labels."
+            )
         y_train = np.array([index[c] for c in train_y])
         val = self._stratified_val(y_train)
         fit = [i for i in range(len(train_x)) if i not in set(val)]
@@ -126,15 +171,30 @@ class UCRDataModule(L.LightningDataModule):
             "test": make(test_x, [index[c] for c in test_y]),
         }
         self.lengths = sorted({len(x) for x in train_x + test_x})
-        self.dtw_accuracy = {}
-        if self.dtw_baseline:  # 1-NN DTW fitted on the training split, scored on val and test
-            reference = [self._normalised(train_x[i]) for i in fit]
-            for split, (xs, ys) in {
-                "val": ([train_x[i] for i in val], y_train[val]),
-                "test": (test_x, np.array([index[c] for c in test_y])),
-            }.items():
-                queries = [self._normalised(x) for x in xs]
-                self.dtw_accuracy[split] = one_nn_dtw_accuracy(reference, y_train[fit], queries, ys)
+        self.dtw_accuracy: dict[str, float] = {}
+        cells = len(train_x) * len(test_x) * max(self.lengths) ** 2
+        if self.dtw_baseline and cells > DTW_BUDGET:
+            log.info(
+                "1-NN DTW baseline skipped: %d x %d series of up to %d steps is %.1e DP cells "
+                "(budget %.0e); data.dtw_baseline=false silences this",
+                len(test_x),
+                len(train_x),
+                max(self.lengths),
+                cells,
+                DTW_BUDGET,
+            )
+        elif self.dtw_baseline:
+            # 1-NN DTW: the archive's reference, neighbours from the whole official TRAIN file
+            # (as published) for test; from the training part only for val
+            full = [self._normalised(x) for x in train_x]
+            fit_only = [full[i] for i in fit]
+            y_test = np.array([index[c] for c in test_y])
+            self.dtw_accuracy["val"] = one_nn_dtw_accuracy(
+                fit_only, y_train[fit], [full[i] for i in val], y_train[val]
+            )
+            self.dtw_accuracy["test"] = one_nn_dtw_accuracy(
+                full, y_train, [self._normalised(x) for x in test_x], y_test
+            )
 
     def _normalised(self, series: np.ndarray) -> np.ndarray:
         return (series - self.mean) / self.std
@@ -160,7 +220,7 @@ class UCRDataModule(L.LightningDataModule):
             labels = self.splits[split].labels
             extra[f"baseline_majority_acc_{split}"] = float((labels == majority).float().mean())
             if split in self.dtw_accuracy:
-                extra[f"baseline_1nn_dtw_acc_{split}"] = self.dtw_accuracy[split]
+                extra[f"baseline_dtw_acc_{split}"] = self.dtw_accuracy[split]
         return DataSpec(
             task="classification",
             num_features=int(train.series[0].shape[1]),
