@@ -32,6 +32,7 @@ BACKBONES = {
     "ar": {"_target_": "seqlab.nn.ar.AR", "order": 3, "output_size": 8},
     "gpt": {"_target_": "seqlab.nn.transformer.GPTBackbone", "num_heads": 2, "max_len": 16},
     "transformer": {"_target_": "seqlab.nn.transformer.TransformerEncoder", "num_heads": 2},
+    "fcn": {"_target_": "seqlab.nn.conv.FCN"},
 }
 SIZES = {"input_size": C, "hidden_size": 8}
 
