@@ -2,7 +2,7 @@
 
 ``train.py`` notes the process start (``SEQLAB_T0``) before it imports anything; the run
 marks each phase as it ends, and `FirstStepClock` marks the first training batch. The
-breakdown goes into ``summary.json`` (``startup_s``) and the log; ``benchmarks/startup.py``
+breakdown goes into ``summary.json`` (``startup_s``) and the log; ``benchmarks/startup_phases.py``
 compares it across commands.
 """
 
