@@ -45,11 +45,24 @@ def main() -> None:
             cells += [f"{first[f'test/baseline_{b}_mase']:.3f}" for b in BASELINES]
             rows.append(f"| {series} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
-    header = "| series | " + " | ".join(MODELS) + " | " + " | ".join(f"{b} (baseline)" for b in BASELINES) + " |"
+    header = (
+        "| series | "
+        + " | ".join(MODELS)
+        + " | "
+        + " | ".join(f"{b} (baseline)" for b in BASELINES)
+        + " |"
+    )
     table = "\n".join([header, "|" + "---|" * (1 + len(MODELS) + len(BASELINES)), *rows])
-    out = ROOT / "benchmarks" / "results" / ("series_table.md" if chosen == SERIES else "series_table_partial.md")
+    out = (
+        ROOT
+        / "benchmarks"
+        / "results"
+        / ("series_table.md" if chosen == SERIES else "series_table_partial.md")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("Test MASE (lower is better; < 1 beats the in-sample seasonal-naive)\n\n" + table + "\n")
+    out.write_text(
+        "Test MASE (lower is better; < 1 beats the in-sample seasonal-naive)\n\n" + table + "\n"
+    )
     print(table)
 
 

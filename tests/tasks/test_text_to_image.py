@@ -22,7 +22,9 @@ def _train(out: Path, *overrides: str) -> dict:
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory):
     root = tmp_path_factory.mktemp("t2i")
-    stage1 = _train(root / "vq", "model=vqvae", "data=mnist_captions", "model.backbone.hidden_size=16")
+    stage1 = _train(
+        root / "vq", "model=vqvae", "data=mnist_captions", "model.backbone.hidden_size=16"
+    )
     stage2 = _train(
         root / "dalle",
         "model=dalle",
