@@ -85,3 +85,17 @@ def make_loader(
         persistent_workers=num_workers > 0,
         collate_fn=collate_fn,
     )
+
+
+class SplitLoaders:
+    """The three Lightning loader hooks of a datamodule that defines
+    ``_loader(split, shuffle)``: the training split shuffled, val and test in order."""
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seqlab.data.checks import check_int
-from seqlab.data.loaders import make_loader
+from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
@@ -64,7 +64,7 @@ class RecallSplit(Dataset):
         return one_hot.float(), self.labels[index]  # (T, V), ()
 
 
-class RecallDataModule(L.LightningDataModule):
+class RecallDataModule(SplitLoaders, L.LightningDataModule):
     """``data=recall data.distance=200``: name the key seen ``distance + 1`` steps ago."""
 
     def __init__(
@@ -138,12 +138,3 @@ class RecallDataModule(L.LightningDataModule):
             shuffle=shuffle,
             num_workers=self.num_workers,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.data.loaders import make_loader
+from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
 from seqlab.data.series_baselines import (
     BASELINES,
@@ -58,7 +58,7 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-class SeriesDataModule(L.LightningDataModule):
+class SeriesDataModule(SplitLoaders, L.LightningDataModule):
     """Windows of one or many series -> the next ``horizon`` values of the target(s)."""
 
     def __init__(
@@ -277,15 +277,6 @@ class SeriesDataModule(L.LightningDataModule):
         return make_loader(
             dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     # ------------------------------------------------------------------ evaluation
     def forecast_metrics(self, pred: torch.Tensor) -> dict[str, float]:

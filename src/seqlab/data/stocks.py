@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.data.loaders import make_loader
+from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
 from seqlab.data.table_checks import (
@@ -217,7 +217,7 @@ def _number(name: str, value: Any) -> float:
         raise SeqlabError(f"data.{name}={value!r} must be a number.") from err
 
 
-class StockDataModule(L.LightningDataModule):
+class StockDataModule(SplitLoaders, L.LightningDataModule):
     """Daily prices of a few tickers → (window of features, next ``horizon`` returns)."""
 
     def __init__(
@@ -419,15 +419,6 @@ class StockDataModule(L.LightningDataModule):
         return make_loader(
             dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from seqlab.data.collate import pad_collate
-from seqlab.data.loaders import make_loader
+from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
 from seqlab.data.ucr_baselines import one_nn_dtw_accuracy
@@ -82,7 +82,7 @@ class _Sequences(torch.utils.data.Dataset):
         return self.series[index], self.labels[index]
 
 
-class UCRDataModule(L.LightningDataModule):
+class UCRDataModule(SplitLoaders, L.LightningDataModule):
     """``data=ucr data.name=JapaneseVowels``: classify whole series (of varying length)."""
 
     def __init__(
@@ -238,12 +238,3 @@ class UCRDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=pad_collate,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
