@@ -34,6 +34,12 @@ class Stopwatch:
     def total(self) -> float:
         return round(self.last - self.start, 3)
 
+    def breakdown(self) -> dict[str, float] | None:
+        """The phases and their total, once the first step was reached (else None)."""
+        if "fit_start_to_first_step" not in self.phases:
+            return None
+        return {**self.phases, "total_to_first_step": self.total()}
+
 
 class FirstStepClock(L.Callback):
     """Marks the first training batch (after the sanity check) on the stopwatch."""

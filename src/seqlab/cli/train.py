@@ -88,12 +88,11 @@ def _run(cfg: DictConfig) -> float | None:
     trainer = _make_trainer(cfg, task, datamodule, output_dir, resumed_step, clock)
     clock.mark("trainer_and_loggers")
     header = _log_header(cfg, task, trainer, output_dir)
-    header["startup"] = clock
     clock.mark("run_header")
     try:
         with ranks_run_this_job(cfg):
             metrics = _fit_and_test(cfg, trainer, task, datamodule, ckpt_path)
-        _summarise(cfg, trainer, datamodule.spec, output_dir, metrics, header)
+        _summarise(cfg, trainer, datamodule.spec, output_dir, metrics, header, clock)
     except BaseException as err:
         finish_wandb(exit_code=1)  # the W&B run shows as failed, not finished
         sigterm = type(err).__name__ == "SIGTERMException"
@@ -209,7 +208,7 @@ def _log_header(cfg: DictConfig, task, trainer, output_dir: Path) -> dict[str, A
     return {"provenance": provenance, "params": hparams["model/params_total"]}
 
 
-def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict) -> None:
+def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict, clock) -> None:
     """summary.json beside the run, and the final test metrics into the W&B run."""
     from seqlab.tracking import announce_wandb, wandb_loggers
 
@@ -231,9 +230,7 @@ def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict
         "test": metrics["test"],
         "data_fingerprint": spec.extra.get("data_fingerprint"),
         "provenance": header["provenance"],
-        "startup_s": {**header["startup"].phases, "total_to_first_step": header["startup"].total()}
-        if "fit_start_to_first_step" in header["startup"].phases
-        else None,
+        "startup_s": clock.breakdown(),
     }
     write_json_atomic(output_dir / "summary.json", summary)
     for logger in wandb_loggers(trainer):

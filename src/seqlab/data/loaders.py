@@ -88,8 +88,21 @@ def make_loader(
 
 
 class SplitLoaders:
-    """The three Lightning loader hooks of a datamodule that defines
-    ``_loader(split, shuffle)``: the training split shuffled, val and test in order."""
+    """The three Lightning loader hooks: the training split shuffled, val and test in order.
+
+    By default each split is ``self.splits[split]`` loaded with ``make_loader`` (and
+    ``self.collate_fn`` when set); a datamodule overrides ``_loader`` to build it otherwise."""
+
+    collate_fn: Any = None
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return make_loader(
+            self.splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=self.collate_fn,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

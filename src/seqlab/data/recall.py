@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from seqlab.data.checks import check_int
-from seqlab.data.loaders import SplitLoaders, make_loader
+from seqlab.data.loaders import SplitLoaders
 from seqlab.data.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
@@ -129,12 +129,4 @@ class RecallDataModule(SplitLoaders, L.LightningDataModule):
                 "query",
             ),
             extra=extra,
-        )
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return make_loader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
         )

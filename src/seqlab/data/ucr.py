@@ -21,10 +21,9 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from seqlab.data.collate import pad_collate
-from seqlab.data.loaders import SplitLoaders, make_loader
+from seqlab.data.loaders import SplitLoaders
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
 from seqlab.data.ucr_baselines import one_nn_dtw_accuracy
@@ -84,6 +83,8 @@ class _Sequences(torch.utils.data.Dataset):
 
 class UCRDataModule(SplitLoaders, L.LightningDataModule):
     """``data=ucr data.name=JapaneseVowels``: classify whole series (of varying length)."""
+
+    collate_fn = staticmethod(pad_collate)  # batches padded, with lengths
 
     def __init__(
         self,
@@ -228,13 +229,4 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             seq_len=int(self.lengths[-1]),
             class_names=tuple(self.class_names),
             extra=extra,
-        )
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return make_loader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=pad_collate,
         )

@@ -53,8 +53,8 @@ def resolve(model: Any, spec: DataSpec, backbone_cls: type) -> Resolved:
             backbone.pop("max_len", None)  # no length in the data: the class default
     resolved = Resolved(model=model)
     if kind == "text_to_image":
-        tokenizer, weights = stage_one_tokenizer(model.get("tokenizer_ckpt"))
-        backbone.update(text_to_image_fields(tokenizer, spec))
+        tokenizer, weights, vqvae = stage_one_tokenizer(model.get("tokenizer_ckpt"))
+        backbone.update(text_to_image_fields(vqvae, spec))
         resolved.extra["tokenizer"] = tokenizer
         resolved.tokenizer_weights = weights
     model["backbone"] = backbone
@@ -98,8 +98,8 @@ def max_len_field(backbone: dict, spec: DataSpec) -> dict:
     return {}
 
 
-def stage_one_tokenizer(ckpt_path: str | None) -> tuple[dict, dict[str, torch.Tensor]]:
-    """The stage-1 VQ-VAE's config and weights, from its checkpoint."""
+def stage_one_tokenizer(ckpt_path: str | None) -> tuple[dict, dict[str, torch.Tensor], Any]:
+    """The stage-1 VQ-VAE's config, weights and the model itself, from its checkpoint."""
     from seqlab.tasks.registry import load_task
 
     if not ckpt_path:
@@ -115,13 +115,11 @@ def stage_one_tokenizer(ckpt_path: str | None) -> tuple[dict, dict[str, torch.Te
             "not a VQ-VAE (stage 1). Fix: use the checkpoint of experiment=vqvae_mnist."
         )
     weights = {k: v.clone() for k, v in stage1.backbone.state_dict().items()}
-    return stage1.hparams["model"]["backbone"], weights
+    return stage1.hparams["model"]["backbone"], weights, stage1.backbone
 
 
-def text_to_image_fields(tokenizer: dict, spec: DataSpec) -> dict:
-    from hydra.utils import instantiate
-
-    image_tokenizer = instantiate(tokenizer)  # sizes only; the task builds its own copy
+def text_to_image_fields(image_tokenizer: Any, spec: DataSpec) -> dict:
+    """The DALL·E sizes the caption data and the stage-1 VQ-VAE imply."""
     return {
         "text_vocab_size": spec.vocab_size,
         "text_len": spec.seq_len,
