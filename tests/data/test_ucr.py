@@ -16,7 +16,7 @@ from tests.conftest import compose_config
 
 @pytest.fixture(scope="module")
 def vowels():
-    dm = UCRDataModule(name="JapaneseVowels", dtw_baseline=False)
+    dm = UCRDataModule(name="JapaneseVowels", dtw_baseline=False, rocket_baseline=False)
     dm.setup()
     return dm
 
@@ -59,6 +59,7 @@ def test_an_lstm_learns_the_vowels_through_the_cli(tmp_path):
             [
                 "data=japanese_vowels",
                 "data.dtw_baseline=false",
+                "data.rocket_baseline=false",
                 "model=lstm",
                 "model.backbone.hidden_size=32",
                 "model.backbone.num_layers=1",
@@ -97,11 +98,13 @@ def test_dtw_matches_the_textbook_recursion_for_series_of_any_length():
     assert dtw_distances([refs[0]], [shifted])[0, 0] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_one_nn_dtw_is_logged_beside_the_model():
+def test_one_nn_dtw_and_minirocket_are_logged_beside_the_model():
     dm = UCRDataModule(name="BasicMotions")
     dm.setup()
     extra = dm.spec.extra
     assert 0.8 <= extra["baseline_dtw_acc_test"] <= 1.0  # published 1-NN DTW: 0.975
+    assert extra["baseline_rocket_acc_test"] >= 0.95  # published MiniROCKET: 1.0
+    assert {"baseline_dtw_acc_val", "baseline_rocket_acc_val"} <= set(extra)
     assert extra["baseline_majority_acc_test"] == pytest.approx(0.25)
 
 
@@ -122,7 +125,7 @@ def test_your_own_archive_file_with_its_test_file_beside_it(tmp_path):
     ]
     train = _ts(tmp_path / "mine_TRAIN.ts", rows)
     _ts(tmp_path / "mine_TEST.ts", rows[:6])
-    dm = UCRDataModule(name=None, path=train, val_frac=0.25)
+    dm = UCRDataModule(name=None, path=train, val_frac=0.25, rocket_baseline=False)
     dm.setup()
     assert len(dm.splits["test"]) == 6 and dm.spec.num_targets == 2
     assert dm.spec.extra["variable_length"] and dm.spec.extra["baseline_dtw_acc_test"] == 1.0

@@ -15,6 +15,7 @@ the official TRAIN file; TEST is the official test split.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import torch
 
 from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import SplitLoaders
+from seqlab.data.minirocket import minirocket_accuracy
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
 from seqlab.data.ucr_baselines import one_nn_dtw_accuracy
@@ -97,12 +99,13 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         dtw_baseline: bool = True,
+        rocket_baseline: bool = True,
     ) -> None:
         super().__init__()
         self.name, self.path, self.test_path = name, path, test_path
         self.val_frac, self.batch_size = float(val_frac), int(batch_size)
         self.num_workers, self.seed = int(num_workers), int(seed)
-        self.dtw_baseline = bool(dtw_baseline)
+        self.dtw_baseline, self.rocket_baseline = bool(dtw_baseline), bool(rocket_baseline)
         self.splits: dict[str, _Sequences] = {}
         self.save_hyperparameters()
 
@@ -172,30 +175,48 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             "test": make(test_x, [index[c] for c in test_y]),
         }
         self.lengths = sorted({len(x) for x in train_x + test_x})
-        self.dtw_accuracy: dict[str, float] = {}
-        cells = len(train_x) * len(test_x) * max(self.lengths) ** 2
-        if self.dtw_baseline and cells > DTW_BUDGET:
+        full = [self._normalised(x) for x in train_x]
+        y_test = np.array([index[c] for c in test_y])
+        self.reference_accuracy = self._reference_baselines(
+            full, y_train, fit, val, [self._normalised(x) for x in test_x], y_test
+        )
+
+    def _reference_baselines(
+        self,
+        train: list[np.ndarray],
+        labels: np.ndarray,
+        fit: list[int],
+        val: list[int],
+        test: list[np.ndarray],
+        test_labels: np.ndarray,
+    ) -> dict[str, dict[str, float]]:
+        """{"dtw": {"val": acc, "test": acc}, "rocket": {...}}: the field's two reference
+        classifiers on the same splits. Test: fitted on the whole official TRAIN file (as
+        published); val: on the training part only."""
+        chosen = {}
+        cells = len(train) * len(test) * max(self.lengths) ** 2
+        if self.dtw_baseline and cells <= DTW_BUDGET:
+            chosen["dtw"] = one_nn_dtw_accuracy
+        elif self.dtw_baseline:
             log.info(
                 "1-NN DTW baseline skipped: %d x %d series of up to %d steps is %.1e DP cells "
                 "(budget %.0e); data.dtw_baseline=false silences this",
-                len(test_x),
-                len(train_x),
+                len(test),
+                len(train),
                 max(self.lengths),
                 cells,
                 DTW_BUDGET,
             )
-        elif self.dtw_baseline:
-            # 1-NN DTW: the archive's reference, neighbours from the whole official TRAIN file
-            # (as published) for test; from the training part only for val
-            full = [self._normalised(x) for x in train_x]
-            fit_only = [full[i] for i in fit]
-            y_test = np.array([index[c] for c in test_y])
-            self.dtw_accuracy["val"] = one_nn_dtw_accuracy(
-                fit_only, y_train[fit], [full[i] for i in val], y_train[val]
-            )
-            self.dtw_accuracy["test"] = one_nn_dtw_accuracy(
-                full, y_train, [self._normalised(x) for x in test_x], y_test
-            )
+        if self.rocket_baseline:
+            chosen["rocket"] = functools.partial(minirocket_accuracy, seed=self.seed)
+        splits = {
+            "val": ([train[i] for i in fit], labels[fit], [train[i] for i in val], labels[val]),
+            "test": (train, labels, test, test_labels),
+        }
+        return {
+            name: {split: accuracy(*args) for split, args in splits.items()}
+            for name, accuracy in chosen.items()
+        }
 
     def _normalised(self, series: np.ndarray) -> np.ndarray:
         return (series - self.mean) / self.std
@@ -220,8 +241,8 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         for split in ("val", "test"):
             labels = self.splits[split].labels
             extra[f"baseline_majority_acc_{split}"] = float((labels == majority).float().mean())
-            if split in self.dtw_accuracy:
-                extra[f"baseline_dtw_acc_{split}"] = self.dtw_accuracy[split]
+            for name, accuracy in self.reference_accuracy.items():
+                extra[f"baseline_{name}_acc_{split}"] = accuracy[split]
         return DataSpec(
             task="classification",
             num_features=int(train.series[0].shape[1]),
