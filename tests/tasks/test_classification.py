@@ -203,3 +203,28 @@ def test_media_callbacks_are_no_ops_elsewhere(model, data, expected, tmp_path):
     assert not AttentionMaps.applies(task)
     written = {p.name for p in out.rglob("*") if any(p.match(m) for m in MEDIA)}
     assert written == expected
+
+
+def test_a_plateau_schedule_steps_only_on_the_epochs_that_validate(digits):
+    import lightning as L
+
+    plateau = {
+        "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+        "_partial_": True,
+        "patience": 0,
+    }
+    task = build_task({"backbone": LSTM, "optimizer": ADAM, "scheduler": plateau}, digits.spec)
+    trainer = L.Trainer(
+        max_epochs=6,
+        check_val_every_n_epoch=3,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(task, datamodule=digits)  # a stale or missing val/loss would raise here
+    config = trainer.lr_scheduler_configs[0]
+    assert config.frequency == 3 and config.scheduler.last_epoch == 2  # after epochs 3 and 6

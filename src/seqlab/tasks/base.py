@@ -97,13 +97,20 @@ class SeqlabTask(L.LightningModule):
         if not cfg.get("scheduler"):
             return optimizer
         scheduler = instantiate(cfg["scheduler"])(optimizer=optimizer)
+        interval = cfg.get("scheduler_interval", "epoch")
+        frequency = 1
+        plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if plateau and interval == "epoch" and self._trainer is not None:
+            # a plateau schedule reads val/loss: step it on the epochs that validate
+            # (trainer.check_val_every_n_epoch), never on a stale or missing value
+            frequency = self.trainer.check_val_every_n_epoch or 1
         return {
             "optimizer": optimizer,
             "lr_scheduler": {
                 "scheduler": scheduler,
                 "monitor": cfg.get("scheduler_monitor", "val/loss"),
-                "interval": cfg.get("scheduler_interval", "epoch"),
-                "frequency": 1,
+                "interval": interval,
+                "frequency": frequency,
             },
         }
 
