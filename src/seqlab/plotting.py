@@ -81,6 +81,32 @@ def confusion_figure(matrix: np.ndarray, class_names: list[str], title: str):
     return fig
 
 
+def series_per_class_figure(examples: dict[str, list[np.ndarray]], title: str):
+    """A few series (T_i, C) per class: one panel per class (at most 12), one line per series;
+    channels beyond the first three are left out (named in the panel)."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    names = list(examples)[:12]
+    cols = min(len(names), 4)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.2 * rows), squeeze=False)
+    styles = ("-", "--", ":")
+    for ax, name in zip(axes.flat, names, strict=False):
+        channels = examples[name][0].shape[1]
+        for k, series in enumerate(examples[name]):
+            for c in range(min(channels, len(styles))):
+                ax.plot(series[:, c], styles[c], color=f"C{k}", linewidth=0.9)
+        shown = f", channels 1-3 of {channels}" if channels > len(styles) else ""
+        ax.set_title(f"class {name} ({len(examples[name])} series{shown})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def image_grid(pixels, prompts: list[str], per_prompt: int):
     """pixels (len(prompts) * per_prompt, C, H, W) in [0, 1] -> a figure, one row per prompt."""
     matplotlib_headless()

@@ -170,16 +170,23 @@ MEDIA = {
     "samples_epoch*.png",  # text-to-image
     "attention_maps_epoch*.png",
     "sequence_attention*.png",  # sequence Transformers
+    "series_per_class.png",  # sequence classifiers
 }
+NO_BASELINES = ("data.dtw_baseline=false", "data.rocket_baseline=false")
 
 
 @pytest.mark.parametrize(
     ("model", "data", "expected"),
     [
         ("lstm", "digits", {"confusion_val.png", "confusion_test.png"}),
+        (
+            "lstm",
+            "japanese_vowels",
+            {"confusion_val.png", "confusion_test.png", "series_per_class.png"},
+        ),
         ("lstm", "stocks", {"forecast_test.png"}),
     ],
-    ids=["lstm-classifier", "lstm-forecaster"],
+    ids=["lstm-image-classifier", "lstm-series-classifier", "lstm-forecaster"],
 )
 def test_media_callbacks_are_no_ops_elsewhere(model, data, expected, tmp_path):
     """A short run with every default callback on: only the task's own media appear."""
@@ -191,6 +198,7 @@ def test_media_callbacks_are_no_ops_elsewhere(model, data, expected, tmp_path):
         *SHORT,
         f"model={model}",
         f"data={data}",
+        *(NO_BASELINES if data == "japanese_vowels" else ()),
         "model.backbone.hidden_size=8",
         "callbacks.progress_bar=null",
         "callbacks.model_summary=null",
