@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from seqlab.plotting import patch_attention_figure, save_figure
+from seqlab.plotting import patch_attention_figure, plot_to_run
 
 
 class AttentionMaps(L.Callback):
@@ -63,15 +63,13 @@ class AttentionMaps(L.Callback):
         pl_module.train(was_training)
         gh, gw = backbone.grid
         layers = [m.float().mean(1).reshape(-1, gh, gw).cpu().numpy() for m in maps]
-        fig = patch_attention_figure(
-            images.float().cpu().numpy(),
-            labels,
-            preds,
-            layers,
-            list(pl_module.spec.class_names),
-            trainer.current_epoch,
+        pictures = images.float().cpu().numpy()
+        names, epoch = list(pl_module.spec.class_names), trainer.current_epoch
+        plot_to_run(
+            trainer,
+            name,
+            lambda: patch_attention_figure(pictures, labels, preds, layers, names, epoch),
         )
-        save_figure(fig, trainer, name)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         n = self.every_n_epochs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from seqlab.plotting import confusion_figure, save_figure
+from seqlab.plotting import confusion_figure, plot_to_run
 
 
 class ConfusionMatrixPlot(L.Callback):
@@ -22,8 +22,8 @@ class ConfusionMatrixPlot(L.Callback):
         title = f"{stage} confusion, {type(pl_module.backbone).__name__}"
         if stage == "val":
             title += f", epoch {trainer.current_epoch}"
-        fig = confusion_figure(matrix.numpy(), names, title)
-        save_figure(fig, trainer, f"confusion_{stage}")
+        counts = matrix.numpy().copy()
+        plot_to_run(trainer, f"confusion_{stage}", lambda: confusion_figure(counts, names, title))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._plot(trainer, pl_module, "val")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from seqlab.plotting import forecast_figure, save_figure
+from seqlab.plotting import forecast_figure, plot_to_run
 
 
 class ForecastPlot(L.Callback):
@@ -25,5 +25,5 @@ class ForecastPlot(L.Callback):
         true = predictions["target"][:, 0].numpy()
         if len(pred) != len(test.ticker):
             return  # partial test (limit_test_batches): the rows do not line up with dates
-        fig = forecast_figure(test, pred, true, self.max_points)
-        save_figure(fig, trainer, "forecast_test")
+        max_points = self.max_points
+        plot_to_run(trainer, "forecast_test", lambda: forecast_figure(test, pred, true, max_points))

@@ -6,7 +6,7 @@ import lightning as L
 import torch
 
 from seqlab.data.captions import DIGIT_WORDS
-from seqlab.plotting import image_grid, save_figure
+from seqlab.plotting import image_grid, plot_to_run
 
 
 class ImageSamples(L.Callback):
@@ -37,5 +37,10 @@ class ImageSamples(L.Callback):
         images = pl_module.generate_images(
             prompts, temperature=self.temperature, top_k=self.top_k, generator=generator
         )
-        fig = image_grid(pl_module.to_pixels(images), self.prompts, self.per_prompt)
-        save_figure(fig, trainer, f"samples_epoch{trainer.current_epoch:03d}")
+        pixels = pl_module.to_pixels(images).detach().float().cpu()
+        prompts, per_prompt = list(self.prompts), self.per_prompt
+        plot_to_run(
+            trainer,
+            f"samples_epoch{trainer.current_epoch:03d}",
+            lambda: image_grid(pixels, prompts, per_prompt),
+        )

@@ -5,18 +5,21 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from seqlab.plotting import save_figure, sequence_attention_figure
+from seqlab.plotting import plot_to_run, sequence_attention_figure
 
 
 class SequenceAttentionMaps(L.Callback):
-    """Every ``every_n_epochs`` validation epochs (and after the last), plot the attention
-    weights of validation example ``index`` as a grid: rows = layers, columns = heads.
-    No-op for backbones without ``attention_maps`` (recurrent models) or image backbones."""
+    """Plot the attention weights of validation example ``index`` as a grid (rows = layers,
+    columns = heads) at the first validation of every ``every_n_epochs``-th epoch (epochs
+    0, n, 2n, ...; once per epoch however often it validates; null: only at the end) and at
+    the end of fit. No-op for backbones without ``attention_maps`` (recurrent models) or
+    image backbones. The figure is drawn by the background plot worker when one runs."""
 
-    def __init__(self, every_n_epochs: int = 5, index: int = 0, max_heads: int = 8) -> None:
+    def __init__(self, every_n_epochs: int | None = 5, index: int = 0, max_heads: int = 8) -> None:
         self.every_n_epochs = every_n_epochs
         self.index = index
         self.max_heads = max_heads
+        self._plotted: tuple[int, int] | None = None  # (epoch, global step) of the last plot
 
     def _maps(self, trainer, pl_module) -> list[torch.Tensor] | None:
         backbone = pl_module.backbone
@@ -25,7 +28,10 @@ class SequenceAttentionMaps(L.Callback):
         loader = trainer.val_dataloaders
         if loader is None:
             return None
-        x = next(iter(loader))[0][self.index : self.index + 1].to(pl_module.device)
+        try:
+            x = next(iter(loader))[0][self.index : self.index + 1].to(pl_module.device)
+        except StopIteration:  # validation switched off (limit_val_batches=0)
+            return None
         if x.dim() == 4:
             return None  # images: the ViT attention callback draws those
         was_training = pl_module.training
@@ -35,15 +41,29 @@ class SequenceAttentionMaps(L.Callback):
         pl_module.train(was_training)
         return [m[0].float().cpu() for m in maps]  # per layer: (H, T, T)
 
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        if trainer.current_epoch % self.every_n_epochs != 0 and not last:
-            return
+    def _plot(self, trainer, pl_module) -> None:
         maps = self._maps(trainer, pl_module)
         if not maps:
             return
+        self._plotted = (trainer.current_epoch, trainer.global_step)
+        maps = [m.numpy() for m in maps]
         title = f"attention, validation example {self.index}, epoch {trainer.current_epoch}"
-        fig = sequence_attention_figure(maps, self.max_heads, title)
-        save_figure(fig, trainer, "attention_maps")
+        max_heads = self.max_heads
+        plot_to_run(
+            trainer, "attention_maps", lambda: sequence_attention_figure(maps, max_heads, title)
+        )
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or not self.every_n_epochs:
+            return
+        epoch = trainer.current_epoch
+        if epoch % self.every_n_epochs != 0 or (self._plotted and self._plotted[0] == epoch):
+            return
+        self._plot(trainer, pl_module)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        if self._plotted and self._plotted[1] == trainer.global_step:
+            return  # the last validation drew this very model
+        self._plot(trainer, pl_module)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 
-from seqlab.plotting import save_figure, series_per_class_figure
+from seqlab.plotting import plot_to_run, series_per_class_figure
 
 
 class SeriesPerClassPlot(L.Callback):
@@ -35,4 +35,4 @@ class SeriesPerClassPlot(L.Callback):
         ordered = {name: examples[name] for name in names if name in examples}
         data = trainer.datamodule
         title = f"training series per class: {getattr(data, 'name', None) or type(data).__name__}"
-        save_figure(series_per_class_figure(ordered, title), trainer, "series_per_class")
+        plot_to_run(trainer, "series_per_class", lambda: series_per_class_figure(ordered, title))
