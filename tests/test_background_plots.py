@@ -137,3 +137,20 @@ def test_a_failed_background_plot_fails_the_fit_after_the_others_are_saved(tmp_p
         trainer.fit(BoringModel())
     assert complete_png(tmp_path / "plots" / "fit_end.png")
     assert plotting.running_plot_worker() is None
+
+
+def test_a_run_block_keeps_the_worker_from_fit_to_test_and_joins_at_its_end(tmp_path):
+    """``python train.py`` wraps fit and test in `plots_joined_at_exit`: the plots of the end
+    of fit are drawn while the test stage runs; all are complete when the block exits."""
+    slow = SlowPlots()
+    trainer = trainer_with(tmp_path, BackgroundPlots(), slow)
+    with plotting.plots_joined_at_exit():
+        trainer.fit(BoringModel())
+        worker = plotting.running_plot_worker()
+        assert worker is not None  # still drawing the end of fit
+        trainer.test(BoringModel())
+        assert plotting.running_plot_worker() is worker  # the same thread for both stages
+    assert plotting.running_plot_worker() is None
+    for name in ("epoch0", "epoch1", "fit_end", "test_end"):
+        assert complete_png(tmp_path / "plots" / f"{name}.png"), name
+    assert set(slow.threads) == {"seqlab-plots"}

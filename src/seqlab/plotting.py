@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,8 @@ def plot_to_run(trainer, name: str, make_figure: Callable[[], Any]) -> None:
     step = getattr(trainer, "global_step", None)
 
     def draw() -> Path:
-        with _PYPLOT:
-            return save_png(make_figure(), path)
+        with _PYPLOT:  # the figures lay themselves out (tight_layout): no second draw pass
+            return save_png(make_figure(), path, bbox_inches=None)
 
     def announce(out: Path) -> None:
         for logger in loggers:
@@ -193,6 +193,31 @@ class PlotWorker:
         finally:
             self._jobs.put(None)
             self._thread.join(timeout=60)
+
+
+_RUN_SCOPE = [False]
+
+
+@contextlib.contextmanager
+def plots_joined_at_exit() -> Iterator[None]:
+    """Within this block a plot worker, once started, keeps running from stage to stage
+    (the plots drawn at the end of fit overlap the test stage); it is joined and stopped
+    when the block exits (``python train.py`` wraps fit and test in it)."""
+    _RUN_SCOPE[0] = True
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        _RUN_SCOPE[0] = False
+        stop_plot_worker(raise_errors=not failed)
+
+
+def plots_join_at_exit() -> bool:
+    """Whether a `plots_joined_at_exit` block owns the worker's end."""
+    return _RUN_SCOPE[0]
 
 
 def start_plot_worker(nice: int = 0) -> PlotWorker:

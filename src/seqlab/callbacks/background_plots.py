@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import lightning as L
 
-from seqlab.plotting import running_plot_worker, start_plot_worker, stop_plot_worker
+from seqlab.plotting import (
+    plots_join_at_exit,
+    running_plot_worker,
+    start_plot_worker,
+    stop_plot_worker,
+)
 
 
 class BackgroundPlots(L.Callback):
     """Starts the plot worker (`seqlab.plotting.PlotWorker`) when a stage (fit, validate,
     test) sets up and joins it when the stage tears down, so every plot a callback asked for
     is complete on disk, and logged to W&B, when ``trainer.fit``/``trainer.test`` returns.
-    Finished plots reach W&B from the training thread at the end of each validation and
-    training epoch. ``enabled: false`` draws every plot on the training thread instead;
+    Inside `seqlab.plotting.plots_joined_at_exit` (``python train.py``: fit then test) the
+    worker runs on until that block ends instead, so the plots of the end of fit are drawn
+    while the test stage runs. Finished plots reach W&B from the training thread at the end
+    of each validation and training epoch. ``enabled: false`` draws every plot on the training thread instead;
     ``nice`` is the worker thread's CPU niceness (Linux).
     """
 
@@ -37,7 +44,10 @@ class BackgroundPlots(L.Callback):
         self._drain()
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        stop_plot_worker()
+        if plots_join_at_exit():
+            self._drain()
+        else:
+            stop_plot_worker()
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
         stop_plot_worker(raise_errors=False)  # the plots asked for so far, then the error

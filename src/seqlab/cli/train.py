@@ -77,6 +77,7 @@ def _in_multirun() -> bool:
 def _run(cfg: DictConfig) -> float | None:
     """One run, top to bottom: prepare, build, make the trainer, fit and test, summarise."""
     from seqlab.cli.startup import Stopwatch
+    from seqlab.plotting import plots_joined_at_exit
     from seqlab.tracking import finish_wandb
     from seqlab.utils.runtime import ranks_run_this_job
 
@@ -90,7 +91,9 @@ def _run(cfg: DictConfig) -> float | None:
     header = _log_header(cfg, task, trainer, output_dir)
     clock.mark("run_header")
     try:
-        with ranks_run_this_job(cfg):
+        # plots drawn in the background at the end of fit overlap the test stage; all are on
+        # disk and in W&B when the block exits
+        with ranks_run_this_job(cfg), plots_joined_at_exit():
             metrics = _fit_and_test(cfg, trainer, task, datamodule, ckpt_path)
         _summarise(cfg, trainer, datamodule.spec, output_dir, metrics, header, clock)
     except BaseException as err:
