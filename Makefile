@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format bench dalle clean-logs
+.PHONY: help install train test test-all lint format bench gpu-check dalle clean-logs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ format: $(STAMP)  ## apply ruff format and autofixes
 
 bench: $(STAMP)  ## run the benchmarks, results under benchmarks/results/
 	$(PY) -m benchmarks.run $(ARGS)
+
+# on the GPU machine itself: bash benchmarks/gpu_check.sh (benchmarks/README.md, "GPU check")
+gpu-check: $(STAMP)  ## prepare the GPU check: device wheels in .whl/, then its CPU dry run
+	bash benchmarks/gpu_wheels.sh
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.gpu_check --dry-run $(ARGS)
 
 clean-logs:  ## delete run outputs under logs/
 	find logs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
