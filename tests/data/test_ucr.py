@@ -146,3 +146,11 @@ def test_bad_archive_files_get_clear_errors(tmp_path, test_rows, train_label, me
     _ts(tmp_path / "x_TEST.ts", test_rows)
     with pytest.raises(SeqlabError, match=message):
         UCRDataModule(name=None, path=train).setup()
+
+
+def test_dtw_beyond_its_cell_budget_is_skipped_with_the_knob_named(caplog):
+    dm = UCRDataModule(name="BasicMotions", dtw_max_cells=1e6, rocket_baseline=False)
+    with caplog.at_level("INFO", logger="seqlab.data.ucr"):
+        dm.setup()
+    assert not any("dtw" in key or "rocket" in key for key in dm.spec.extra)
+    assert "data.dtw_max_cells=1e+06" in caplog.text
