@@ -548,6 +548,22 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+@contextlib.contextmanager
+def attempt(section: Section, what: str) -> Iterator[None]:
+    """One case of a section: its failure is recorded (section.error and a note, the
+    traceback on stderr) and the section goes on with its next case."""
+    try:
+        yield
+    except SectionTimeout:
+        raise
+    except Exception as err:
+        traceback.print_exc()
+        text = f"{what}: {type(err).__name__}: {err}".replace("\n", " ")[:600]
+        section.error = (section.error + "\n" + text).strip()
+        section.notes.append(f"**Failed**: {text}")
+        free_memory()
+
+
 # ----------------------------------------------------------------------------- seqlab vs raw
 
 
@@ -915,15 +931,32 @@ def run_gpt_mfu(mode: Mode, section: Section) -> None:
     tokens = batch * int(flops["context"])
     heads = int(raw.cfg.model.backbone.num_heads)
     flash = flash_check(mode, heads, int(flops["width"]) // heads, int(flops["context"]))
-    result = seqlab_run(
-        GPT_MFU,
-        s,
-        raw,
-        warmup=warmup,
-        block=block,
-        nblocks=nblocks,
-        extra=mode.device_overrides(),
-    )
+
+    def measure(extra: Sequence[str] = ()) -> dict[str, Any]:
+        return seqlab_run(
+            GPT_MFU,
+            s,
+            raw,
+            warmup=warmup,
+            block=block,
+            nblocks=nblocks,
+            extra=[*mode.device_overrides(), *extra],
+        )
+
+    try:
+        result = measure()
+    except SectionTimeout:
+        raise
+    except Exception as err:  # e.g. out of memory in a default callback: say so, measure without
+        traceback.print_exc()
+        text = f"{type(err).__name__}: {err}".replace("\n", " ")[:500]
+        section.error = f"seqlab with its default callbacks failed: {text}"
+        section.notes.append(
+            f"**Failed** with the default callbacks ({text}); the rows below ran with "
+            "callbacks.gradient_flow=null."
+        )
+        free_memory()
+        result = measure(["callbacks.gradient_flow=null"])
     ours, theirs = result["seqlab"], result["raw"]
     n = min(len(ours), len(theirs))
     ours, theirs = ours[:n], theirs[:n]
@@ -965,9 +998,8 @@ def run_gpt_mfu(mode: Mode, section: Section) -> None:
             f"{'met' if mfu.a >= 40 else 'not met'})."
         )
     # 32-true on a GPU: Lightning leaves torch's float32 matmul precision at 'highest'
-    tf32 = tf32_rows(raw, tokens, s)
-    if tf32 is not None:
-        section.entries.append(tf32)
+    with attempt(section, "TF32 rows"):
+        section.entries.append(tf32_rows(raw, tokens, s))
     section.notes += [
         f"N = {flops['N'] / 1e6:.1f} M parameters in matmuls (all {flops['params'] / 1e6:.1f} M "
         f"less the position table; the tied embedding counted once, as the head); 6·N = "
@@ -982,11 +1014,11 @@ def run_gpt_mfu(mode: Mode, section: Section) -> None:
         "such as gradient_flow every 50 steps land in one block).",
         f"SDPA flash kernel on these shapes: {flash or 'accepted'}.",
     ]
-    del raw
+    raw = None  # the raw model and its optimiser state: free for the next section
     free_memory()
 
 
-def tf32_rows(raw: DeviceRawLoop, tokens: int, s: Settings) -> Entry | None:
+def tf32_rows(raw: DeviceRawLoop, tokens: int, s: Settings) -> Entry:
     """The raw loop at 32-true: float32 matmul precision 'high' (TF32) vs 'highest'."""
     import torch
 
@@ -1030,37 +1062,8 @@ def run_compile(mode: Mode, section: Section) -> None:
     )
     warmup, block, nblocks = s.pick((5, 10, 2), (2, 1, 2))
     for exp in (GPT_COMPILE, VIT_COMPILE):
-        runs = {}
-        for compiled in (False, True):
-            runs[compiled] = seqlab_run(
-                exp,
-                s,
-                None,
-                warmup=warmup,
-                block=block,
-                nblocks=nblocks,
-                extra=[*mode.device_overrides(), f"model.compile={str(compiled).lower()}"],
-            )
-            free_memory()
-        a = [1 / t for t in runs[True]["seqlab"]]
-        b = [1 / t for t in runs[False]["seqlab"]]
-        n = min(len(a), len(b))
-        first_c, first_e = runs[True]["first_step_s"], runs[False]["first_step_s"]
-        section.entries.append(
-            entry(
-                f"{exp.name}, {mode.amp_precision}",
-                a[:n],
-                b[:n],
-                unit="steps/s",
-                extra={
-                    "first_step_s_compiled": first_c,
-                    "first_step_s_eager": first_e,
-                    "compile_s": None if first_c is None or first_e is None else first_c - first_e,
-                    "warmup_steps": warmup,
-                    "block_steps": block,
-                },
-            )
-        )
+        with attempt(section, exp.name):
+            compile_case(mode, section, exp, warmup, block, nblocks)
     section.notes += [
         "Two training runs per model through seqlab.cli.train.run (eager, then compiled: one "
         f"after the other, not interleaved), steps/s over blocks of {block} steps after "
@@ -1068,6 +1071,43 @@ def run_compile(mode: Mode, section: Section) -> None:
         "compile_s (JSON) = the compiled run's first step minus the eager one's: a cold "
         "inductor cache.",
     ]
+
+
+def compile_case(
+    mode: Mode, section: Section, exp: Experiment, warmup: int, block: int, nblocks: int
+) -> None:
+    s = mode.settings
+    runs = {}
+    for compiled in (False, True):
+        runs[compiled] = seqlab_run(
+            exp,
+            s,
+            None,
+            warmup=warmup,
+            block=block,
+            nblocks=nblocks,
+            extra=[*mode.device_overrides(), f"model.compile={str(compiled).lower()}"],
+        )
+        free_memory()
+    a = [1 / t for t in runs[True]["seqlab"]]
+    b = [1 / t for t in runs[False]["seqlab"]]
+    n = min(len(a), len(b))
+    first_c, first_e = runs[True]["first_step_s"], runs[False]["first_step_s"]
+    section.entries.append(
+        entry(
+            f"{exp.name}, {mode.amp_precision}",
+            a[:n],
+            b[:n],
+            unit="steps/s",
+            extra={
+                "first_step_s_compiled": first_c,
+                "first_step_s_eager": first_e,
+                "compile_s": None if first_c is None or first_e is None else first_c - first_e,
+                "warmup_steps": warmup,
+                "block_steps": block,
+            },
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- 4. recurrent
@@ -1101,58 +1141,65 @@ def run_recurrent(mode: Mode, section: Section) -> None:
 
     for name, cls in (("rnn", RNN), ("lstm", LSTM), ("gru", GRU)):
         for layers in (1, 2):
-            torch.manual_seed(0)
-            kw = dict(input_size=hidden, hidden_size=hidden, num_layers=layers)
-            fused = cls(**kw, impl="fused").to(device)
-            scratch = cls(**kw, impl="scratch").to(device).copy_weights_from(fused)
-            x = torch.randn(batch, seq, hidden, device=device)
-            a, b = interleaved(
-                lambda f=fused, x=x: step(f, x),
-                lambda sc=scratch, x=x: step(sc, x),
-                reps=reps,
-                warmup=warm,
-                inner=inner,
-            )
-            section.entries.append(
-                entry(
-                    f"{name}, {layers} layer{'s' if layers > 1 else ''}: fused (A) vs scratch (B)",
-                    [tokens / t for t in a],
-                    [tokens / t for t in b],
-                    unit="tok/s",
-                    extra={"batch": batch, "seq": seq, "hidden": hidden, "dtype": "float32"},
+            case = f"{name}, {layers} layer{'s' if layers > 1 else ''}: fused (A) vs scratch (B)"
+            with attempt(section, case):
+                torch.manual_seed(0)
+                kw = dict(input_size=hidden, hidden_size=hidden, num_layers=layers)
+                fused = cls(**kw, impl="fused").to(device)
+                scratch = cls(**kw, impl="scratch").to(device).copy_weights_from(fused)
+                x = torch.randn(batch, seq, hidden, device=device)
+                a, b = interleaved(
+                    lambda f=fused, x=x: step(f, x),
+                    lambda sc=scratch, x=x: step(sc, x),
+                    reps=reps,
+                    warmup=warm,
+                    inner=inner,
                 )
-            )
+                section.entries.append(
+                    entry(
+                        case,
+                        [tokens / t for t in a],
+                        [tokens / t for t in b],
+                        unit="tok/s",
+                        extra={"batch": batch, "seq": seq, "hidden": hidden, "dtype": "float32"},
+                    )
+                )
     half = (torch.bfloat16, torch.float16) if device.type == "cuda" else (torch.bfloat16,)
     for name, cls in (("lstm", LSTM), ("gru", GRU)):
         torch.manual_seed(0)
         fused = cls(input_size=hidden, hidden_size=hidden, num_layers=2, impl="fused").to(device)
         x = torch.randn(batch, seq, hidden, device=device)
         for dtype in half:
-            out_dtype = step(fused, x, dtype)
-            a, b = interleaved(
-                lambda f=fused, x=x, d=dtype: step(f, x, d),
-                lambda f=fused, x=x: step(f, x),
-                reps=reps,
-                warmup=warm,
-                inner=inner,
-            )
             short = str(dtype).replace("torch.", "")
-            section.entries.append(
-                entry(
-                    f"{name}, 2 layers, fused: {short} autocast (A) vs float32 (B)",
-                    [tokens / t for t in a],
-                    [tokens / t for t in b],
-                    unit="tok/s",
-                    extra={"output_dtype_under_autocast": str(out_dtype), "autocast": short},
+            case = f"{name}, 2 layers, fused: {short} autocast (A) vs float32 (B)"
+            with attempt(section, case):
+                # the input as the task's input layer hands it over under autocast: in `dtype`
+                x_half = x.to(dtype).requires_grad_()
+                out_dtype = step(fused, x_half, dtype)
+                a, b = interleaved(
+                    lambda f=fused, x=x_half, d=dtype: step(f, x, d),
+                    lambda f=fused, x=x: step(f, x),
+                    reps=reps,
+                    warmup=warm,
+                    inner=inner,
                 )
-            )
+                section.entries.append(
+                    entry(
+                        case,
+                        [tokens / t for t in a],
+                        [tokens / t for t in b],
+                        unit="tok/s",
+                        extra={"output_dtype_under_autocast": str(out_dtype), "autocast": short},
+                    )
+                )
     section.notes += [
         f"seqlab.nn.recurrent.{{RNN,LSTM,GRU}} on {device.type}, batch {batch}, seq {seq}, "
         f"input = hidden = {hidden}, forward + backward of mean(out²), same weights "
         "(copy_weights_from); each sample waits for the device. Scratch = the cell equations "
         "looped over time in Python (one small kernel launch per gate per step).",
-        "Autocast rows: the fused kernel under torch.autocast; extra.output_dtype_under_autocast "
-        "says which precision it really ran in (on the CPU seqlab runs it in float32 on purpose).",
+        "Autocast rows: the fused kernel under torch.autocast, fed a half-precision input as the "
+        "task's input layer produces under autocast; extra.output_dtype_under_autocast says "
+        "which precision it really ran in (on the CPU seqlab runs it in float32 on purpose).",
     ]
 
 
@@ -1237,40 +1284,18 @@ def run_memory(mode: Mode, section: Section) -> None:
                 peak = peak_bytes(train_step) or float("nan")
                 total = float("nan")
             return {"ms": median(times) * 1e3, "peak_mib": peak / MIB, "total_mib": total / MIB}
-        except torch.OutOfMemoryError as err:
+        except torch.cuda.OutOfMemoryError as err:
             return {"ms": float("nan"), "peak_mib": float("nan"), "oom": str(err)[:300]}
         finally:
             task = opt = None
             free_memory()
 
     for context, batch in cases:
-        got = {impl: measure(impl, context, batch) for impl in ("sdpa", "naive")}
-        details[f"T={context}"] = got
-        oom = {k: v["oom"] for k, v in got.items() if "oom" in v}
-        common = {"batch": batch, "width": width, "layers": layers, "heads": heads, **oom}
-        section.entries.append(
-            entry(
-                f"T={context}, B={batch}: peak memory of a step",
-                [got["sdpa"]["peak_mib"]],
-                [got["naive"]["peak_mib"]],
-                unit="MiB",
-                ratio=lambda a, b: b / a,
-                extra={**common, "total_peak_mib": {k: v.get("total_mib") for k, v in got.items()}},
-            )
-        )
-        section.entries.append(
-            entry(
-                f"T={context}, B={batch}: step time",
-                [got["sdpa"]["ms"]],
-                [got["naive"]["ms"]],
-                unit="ms",
-                ratio=lambda a, b: b / a,
-                extra=common,
-            )
-        )
-        if oom:
-            section.notes.append(f"T={context}: out of memory: {oom}")
-    probe = gradient_flow_probe(mode, width, layers, heads, vocab)
+        with attempt(section, f"T={context}"):
+            memory_case(section, details, measure, context, batch, width, layers, heads)
+    probe: dict[str, Any] = {}
+    with attempt(section, "gradient_flow probe"):
+        probe = gradient_flow_probe(mode, width, layers, heads, vocab)
     details["gradient_flow_probe"] = probe
     section.details = details  # type: ignore[attr-defined]
     section.notes += [
@@ -1283,6 +1308,44 @@ def run_memory(mode: Mode, section: Section) -> None:
         "gradient_flow probe (callbacks.gradient_flow, a default: every 50 steps, 32 rows, "
         f"float64 copies of every weight): {probe.get('summary', probe)}",
     ]
+
+
+def memory_case(
+    section: Section,
+    details: dict[str, Any],
+    measure: Callable[[str, int, int], dict[str, Any]],
+    context: int,
+    batch: int,
+    width: int,
+    layers: int,
+    heads: int,
+) -> None:
+    got = {impl: measure(impl, context, batch) for impl in ("sdpa", "naive")}
+    details[f"T={context}"] = got
+    oom = {k: v["oom"] for k, v in got.items() if "oom" in v}
+    common = {"batch": batch, "width": width, "layers": layers, "heads": heads, **oom}
+    section.entries.append(
+        entry(
+            f"T={context}, B={batch}: peak memory of a step",
+            [got["sdpa"]["peak_mib"]],
+            [got["naive"]["peak_mib"]],
+            unit="MiB",
+            ratio=lambda a, b: b / a,
+            extra={**common, "total_peak_mib": {k: v.get("total_mib") for k, v in got.items()}},
+        )
+    )
+    section.entries.append(
+        entry(
+            f"T={context}, B={batch}: step time",
+            [got["sdpa"]["ms"]],
+            [got["naive"]["ms"]],
+            unit="ms",
+            ratio=lambda a, b: b / a,
+            extra=common,
+        )
+    )
+    if oom:
+        section.notes.append(f"T={context}: out of memory: {oom}")
 
 
 def gradient_flow_probe(mode: Mode, width: int, layers: int, heads: int, vocab: int) -> dict:
@@ -1322,7 +1385,7 @@ def gradient_flow_probe(mode: Mode, width: int, layers: int, heads: int, vocab: 
             "model (first call, includes one-time kernel set-up)"
         )
         return out
-    except torch.OutOfMemoryError as err:
+    except torch.cuda.OutOfMemoryError as err:
         return {"rows": rows, "context": context, "oom": str(err)[:300], "summary": "out of memory"}
     finally:
         free_memory()
