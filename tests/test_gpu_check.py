@@ -48,6 +48,7 @@ def test_dry_run_subset_writes_json_and_markdown(tmp_path):
     for model in gpu_check.model_configs():  # every model config is in the GPU plan
         assert any(label.startswith(f"{model}-") for label in labels), model
     assert {"gpt_12x768_T1024", "gpt_6x384_T256", "vit_mnist"} <= set(labels)
+    assert any("model.compile=true" in item["overrides"] for item in plan["plan"])
     assert any(label.startswith("fsdp-") for label in labels)  # composed, though not run here
     for item in plan["plan"]:  # every one on the GPU
         assert {"trainer=gpu", "trainer=ddp", "trainer=fsdp"} & set(item["overrides"]), item
@@ -182,6 +183,22 @@ def test_wheel_check_refuses_a_missing_requirement(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "delta needs nowhere-to-be-found>=1" in printed
     assert "not for CPython 3.12" in printed
+
+
+def test_recurrent_fp32_fallback_is_cpu_only():
+    """The float32 detour of the fused RNNs under autocast (oneDNN) is for the CPU only: on
+    another device the fused kernel gets the autocast input as it is (cuDNN is fast in half
+    precision). The meta device stands in for CUDA here."""
+    import torch
+
+    from seqlab.nn.recurrent import LSTM, _needs_fp32
+
+    lstm = LSTM(input_size=4, hidden_size=4)
+    x = torch.zeros(1, 3, 4, dtype=torch.bfloat16)
+    assert _needs_fp32(x, lstm.rnn)
+    assert not _needs_fp32(x.to("meta"), lstm.to("meta").rnn)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not _needs_fp32(torch.zeros(1, 3, 4, device="meta"), lstm.rnn)
 
 
 @pytest.mark.slow  # the whole dry run: every section, subprocess jobs, torch.compile on a CPU
