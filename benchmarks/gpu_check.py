@@ -389,6 +389,7 @@ class JobRunner:
         self.live: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
         self.done = 0
+        self.stopping = False  # set when the section stops: killed jobs are timeouts
 
     def run(self, jobs: list[Job], on_done: Callable[[Job], None] | None = None) -> None:
         futures: dict[str, Future] = {}
@@ -427,7 +428,7 @@ class JobRunner:
 
     def run_job(self, job: Job) -> None:
         left = self.deadline - time.monotonic()
-        if left < 5:
+        if left < 5 or self.stopping:
             job.status = "not run"
             job.error = "out of time (the section's budget was spent)"
             return
@@ -462,9 +463,9 @@ class JobRunner:
         job.seconds = time.monotonic() - start
         job.rc = proc.returncode
         parse_log(job, log or "")
-        problem = "" if timed_out else read_summary(job, run_dir)
-        if timed_out:
-            job.status, job.error = "timeout", f"killed after {timeout:.0f} s"
+        problem = "" if timed_out or self.stopping else read_summary(job, run_dir)
+        if timed_out or self.stopping:
+            job.status, job.error = "timeout", f"killed after {job.seconds:.0f} s"
         elif job.rc != 0:
             job.status, job.error = "fail", exact_error(log or "")
         elif problem:
@@ -487,6 +488,7 @@ class JobRunner:
 
     def kill_all(self) -> None:
         with self.lock:
+            self.stopping = True
             procs = list(self.live.values())
         for proc in procs:
             _kill_group(proc)
@@ -1851,7 +1853,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(text, file=sys.stderr)
                 for n in group:
                     section = sections.setdefault(n, Section(n, TITLES[n], "", "", ""))
-                    section.error = text if not isinstance(err, SectionTimeout) else str(err)
+                    message = str(err) if isinstance(err, SectionTimeout) else text
+                    section.error = (section.error + "\n" + message).strip()
             finally:
                 clear_hydra()
                 free_memory()
