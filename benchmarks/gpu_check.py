@@ -1011,7 +1011,7 @@ def run_gpt_mfu(mode: Mode, section: Section) -> None:
         f"runs inside the same training run (benchmarks.overhead's scheme), after {warmup} "
         "warm-up steps; each block is timed between device synchronisations. ratio = median of "
         "the per-block ratios; extra.ratio_of_means counts every block (periodic callbacks "
-        "such as gradient_flow every 50 steps land in one block).",
+        "such as gradient_flow and grad_norm land in one block).",
         f"SDPA flash kernel on these shapes: {flash or 'accepted'}.",
     ]
     raw = None  # the raw model and its optimiser state: free for the next section
@@ -1310,7 +1310,7 @@ def run_memory(mode: Mode, section: Section) -> None:
         "above what was allocated before it (torch.cuda.max_memory_allocated; on the CPU the "
         "profiler's memory timeline); JSON extra.total_peak_mib includes weights and optimiser "
         "state. The same number of tokens per step at both lengths.",
-        "gradient_flow probe (callbacks.gradient_flow, a default: every 50 steps, 32 rows, "
+        f"gradient_flow probe (callbacks.gradient_flow, a default: {gradient_flow_defaults()}, "
         f"float64 copies of every weight): {probe.get('summary', probe)}",
     ]
 
@@ -1353,9 +1353,18 @@ def memory_case(
         section.notes.append(f"T={context}: out of memory: {oom}")
 
 
+def gradient_flow_defaults() -> str:
+    """The default callback's schedule, as configs/callbacks/default.yaml sets it."""
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.load(CONFIGS / "callbacks" / "default.yaml").get("gradient_flow") or {}
+    return f"every {conf.get('every_n_steps')} steps, {conf.get('max_rows')} rows"
+
+
 def gradient_flow_probe(mode: Mode, width: int, layers: int, heads: int, vocab: int) -> dict:
     """What the default gradient_flow callback costs on the MFU-sized GPT: one call of
-    ``input_gradient_norms`` on 32 rows (its max_rows) of T=1024, in seconds and peak bytes."""
+    ``input_gradient_norms`` on 32 rows (its default max_rows) of T=1024, in seconds and
+    peak bytes."""
     import torch
 
     s = mode.settings
