@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "threads": "lstm_stocks steps/s with 1 vs 2 threads",
     "startup": "train.py --help and time to the first training step",
     "data_pipeline": "train loaders alone vs the model's step rate",
+    "nanogpt_style": "seqlab vs a nanoGPT-style single-file trainer (same GPT and tokens)",
 }
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 
