@@ -60,3 +60,40 @@ def test_wandb_loggers_finds_wandb_loggers_of_a_trainer_or_a_list(tmp_path):
     assert wandb_loggers([csv]) == []
     assert wandb_loggers(wandb) == [wandb]
     assert wandb_loggers(None) == []
+
+
+def test_the_wandb_run_starts_in_the_background_and_experiment_waits_for_it(tmp_path):
+    """`wandb_logger` starts ``wandb.init`` in a thread; ``experiment`` joins it; the logger
+    pickles (ddp_spawn) without its thread, by the name it is importable under."""
+    import pickle
+
+    from seqlab import tracking
+
+    logger = tracking.wandb_logger(save_dir=str(tmp_path), offline=True, project="t", name="x")
+    try:
+        assert type(logger).__name__ == "EarlyWandbLogger"
+        assert logger._starter is not None  # started, not waited for
+        run = logger.experiment
+        assert run is not None and logger._starter is None
+        assert run.dir.startswith(str(tmp_path))
+        clone = pickle.loads(pickle.dumps(logger))
+        assert type(clone) is type(logger) and clone._experiment is None
+    finally:
+        tracking.finish_wandb()
+
+
+def test_a_run_that_fails_while_loading_data_marks_its_early_wandb_run_failed(tmp_path):
+    """The W&B run starts before the data loads: a data error still finishes it, failed."""
+    import pytest
+
+    from seqlab.cli.train import run
+    from seqlab.errors import SeqlabError
+    from tests.conftest import SHORT, compose_config
+    from tests.helpers.promise_probes import read_wandb_run
+
+    missing = tmp_path / "missing.txt"
+    overrides = [*SHORT, "logger=default", "data=shakespeare", f"data.path={missing}"]
+    with pytest.raises(SeqlabError):
+        run(compose_config("train", overrides, tmp_path / "run"))
+    (run_file,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
+    assert read_wandb_run(run_file)["exit_code"] not in (None, 0)

@@ -29,11 +29,14 @@ def run(cfg: DictConfig) -> float | None:
     A single run raises as usual.
     """
     from seqlab.security import trust
+    from seqlab.tracking import prestart_wandb
     from seqlab.utils.runtime import apply_extras, relaunches_ranks_in_multirun
 
     apply_extras(cfg)
     trust(cfg.get("trusted_targets"))
     relaunches_ranks_in_multirun(cfg)  # refuses the combinations that cannot work
+    if (cfg.get("logger") or {}).get("wandb"):
+        prestart_wandb()  # import wandb and start its service while Lightning is imported
     if not _in_multirun():
         return _run(cfg)
     try:
@@ -83,14 +86,17 @@ def _run(cfg: DictConfig) -> float | None:
 
     clock = Stopwatch()
     output_dir = _prepare(cfg)
-    datamodule, task = _build(cfg)
-    clock.mark("data_and_model")
-    ckpt_path, resumed_step = _starting_checkpoint(cfg)
-    trainer = _make_trainer(cfg, task, datamodule, output_dir, resumed_step, clock)
-    clock.mark("trainer_and_loggers")
-    header = _log_header(cfg, task, trainer, output_dir)
-    clock.mark("run_header")
+    # the loggers first: the W&B run starts in the background while the data loads
+    loggers = _make_loggers(cfg, output_dir)
+    trainer = None
     try:
+        datamodule, task = _build(cfg)
+        clock.mark("data_and_model")
+        ckpt_path, resumed_step = _starting_checkpoint(cfg)
+        trainer = _make_trainer(cfg, task, datamodule, loggers, resumed_step, clock)
+        clock.mark("trainer_and_loggers")
+        header = _log_header(cfg, task, trainer, output_dir)
+        clock.mark("run_header")
         # plots drawn in the background at the end of fit overlap the test stage; all are on
         # disk and in W&B when the block exits
         with ranks_run_this_job(cfg), plots_joined_at_exit():
@@ -99,7 +105,8 @@ def _run(cfg: DictConfig) -> float | None:
     except BaseException as err:
         finish_wandb(exit_code=1)  # the W&B run shows as failed, not finished
         sigterm = type(err).__name__ == "SIGTERMException"
-        if isinstance(err, SystemExit) and not sigterm and trainer.interrupted:
+        interrupted = trainer is not None and trainer.interrupted
+        if isinstance(err, SystemExit) and not sigterm and interrupted:
             # Lightning turns Ctrl+C into sys.exit(1); keep it an interruption (exit 130)
             raise KeyboardInterrupt from err
         raise
@@ -162,7 +169,15 @@ def _starting_checkpoint(cfg: DictConfig) -> tuple[str | None, int | None]:
     return ckpt_path, check_trusted_checkpoint(ckpt_path).get("global_step")
 
 
-def _make_trainer(cfg: DictConfig, task, datamodule, output_dir: Path, resumed_step, clock=None):
+def _make_loggers(cfg: DictConfig, output_dir: Path) -> list:
+    """The loggers of the config (a W&B logger starts its run in a background thread)."""
+    from seqlab.utils.instantiators import instantiate_group
+
+    _configure_wandb(cfg, output_dir)
+    return instantiate_group(cfg.get("logger"), "logger")
+
+
+def _make_trainer(cfg: DictConfig, task, datamodule, loggers: list, resumed_step, clock=None):
     import lightning as L
     from hydra.utils import instantiate
 
@@ -173,13 +188,11 @@ def _make_trainer(cfg: DictConfig, task, datamodule, output_dir: Path, resumed_s
 
     trainer_cfg = fit_validation_interval(cfg.trainer, datamodule)
     trainer_cfg = per_chunk_clipping(trainer_cfg, task)
-    _configure_wandb(cfg, output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"), "callback")
     if clock is not None:
         from seqlab.cli.startup import FirstStepClock
 
         callbacks.append(FirstStepClock(clock))
-    loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(
         trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
