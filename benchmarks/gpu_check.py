@@ -251,7 +251,7 @@ def matrix_jobs(
             )
     gpt = next((p for p in pairs if p[0] == "gpt"), None)
     if gpu and gpt is not None:
-        # a user's `debug=fdr trainer=gpu` (configs/debug/default.yaml sets the accelerator)
+        # a user's `debug=fdr trainer=gpu`: the debug configs keep the trainer's accelerator
         model, data, extra = gpt
         jobs.append(
             Job(
