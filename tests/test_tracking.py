@@ -72,6 +72,8 @@ def test_the_wandb_run_starts_in_the_background_and_experiment_waits_for_it(tmp_
     logger = tracking.wandb_logger(save_dir=str(tmp_path), offline=True, project="t", name="x")
     try:
         assert type(logger).__name__ == "EarlyWandbLogger"
+        assert logger._starter is None  # instantiating a config starts nothing
+        tracking.start_wandb_runs([logger])  # train.py does, right after instantiating
         assert logger._starter is not None  # started, not waited for
         run = logger.experiment
         assert run is not None and logger._starter is None

@@ -59,8 +59,8 @@ def resolve_wandb_mode(timeout: float = 2.0) -> tuple[str, str]:
 
 
 def wandb_logger(*, save_dir: str, offline: bool = False, **kwargs):
-    """Hydra target for ``logger/wandb.yaml``: a Lightning WandbLogger in a safe mode, whose
-    run starts at once in a background thread (`EarlyWandbLogger`)."""
+    """Hydra target for ``logger/wandb.yaml``: a Lightning WandbLogger in a safe mode (an
+    `EarlyWandbLogger`: ``train.py`` starts its run in a background thread at once)."""
     mode, reason = ("offline", "logger.wandb.offline=true") if offline else resolve_wandb_mode()
     os.makedirs(save_dir, exist_ok=True)
     if mode != "online":
@@ -72,9 +72,14 @@ def wandb_logger(*, save_dir: str, offline: bool = False, **kwargs):
         save_dir=save_dir, offline=mode == "offline", mode=mode, **kwargs
     )
     logger.seqlab_mode = (mode, reason)
-    if mode != "disabled":
-        logger.start_early()
     return logger
+
+
+def start_wandb_runs(loggers) -> None:
+    """Start the run of every `EarlyWandbLogger` among ``loggers`` in the background."""
+    for logger in loggers:
+        if callable(getattr(logger, "start_early", None)):
+            logger.start_early()
 
 
 # ----------------------------------------------------------------------------- early start
@@ -141,7 +146,10 @@ def _early_logger_class() -> type:
         _early_error: BaseException | None = None
 
         def start_early(self) -> None:
-            if not _rank_zero() or self._experiment is not None or self._starter is not None:
+            mode = getattr(self, "seqlab_mode", ("online", ""))[0]
+            if mode == "disabled" or not _rank_zero():
+                return
+            if self._experiment is not None or self._starter is not None:
                 return
             before = list(_THREADS)
 

@@ -170,11 +170,14 @@ def _starting_checkpoint(cfg: DictConfig) -> tuple[str | None, int | None]:
 
 
 def _make_loggers(cfg: DictConfig, output_dir: Path) -> list:
-    """The loggers of the config (a W&B logger starts its run in a background thread)."""
+    """The loggers of the config; a W&B logger's run starts now, in a background thread."""
+    from seqlab.tracking import start_wandb_runs
     from seqlab.utils.instantiators import instantiate_group
 
     _configure_wandb(cfg, output_dir)
-    return instantiate_group(cfg.get("logger"), "logger")
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    start_wandb_runs(loggers)
+    return loggers
 
 
 def _make_trainer(cfg: DictConfig, task, datamodule, loggers: list, resumed_step, clock=None):
