@@ -154,3 +154,29 @@ def test_dtw_beyond_its_cell_budget_is_skipped_with_the_knob_named(caplog):
         dm.setup()
     assert not any("dtw" in key or "rocket" in key for key in dm.spec.extra)
     assert "data.dtw_max_cells=1e+06" in caplog.text
+
+
+def test_val_frac_zero_trains_on_the_whole_official_train_file(tmp_path):
+    from tests.conftest import train_summary
+
+    dm = UCRDataModule(name="BasicMotions", val_frac=0, rocket_baseline=False)
+    dm.setup()
+    assert len(dm.splits["train"]) == 40 and len(dm.splits["val"]) == 0
+    assert dm.val_dataloader() == [] and not any("_val" in key for key in dm.spec.extra)
+    assert "baseline_dtw_acc_test" in dm.spec.extra
+    with pytest.raises(SeqlabError, match=r"data.val_frac=1.0: a share in \[0, 1\)"):
+        UCRDataModule(name="BasicMotions", val_frac=1.0).setup()
+    summary = train_summary(
+        tmp_path / "run",
+        "experiment=series_classification",
+        "data.name=BasicMotions",
+        "data.val_frac=0",
+        *("data.dtw_baseline=false", "data.rocket_baseline=false"),
+        "model.backbone.hidden_size=8",
+        "trainer.max_epochs=2",
+        "logger=csv",
+        "extras.print_config=false",
+        "callbacks.progress_bar=null",
+    )
+    assert summary["status"] == "ok" and summary["val"] == {}  # no val/loss: a warning only
+    assert summary["test"]["test/acc"] >= 0.0 and summary["epochs"] == 2

@@ -288,9 +288,14 @@ def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> f
     elif metric in logged:
         value = logged[metric]
     else:
-        raise KeyError(
-            f"optimized_metric={metric!r} was not logged; logged metrics: {sorted(logged)}"
+        message = (
+            f"optimized_metric={metric!r} was not logged; logged metrics: {sorted(logged)}. "
+            "Fix: optimized_metric=<one of them> (or null)"
         )
+        if _in_multirun():  # a sweep without its objective must fail
+            raise KeyError(message)
+        log.warning(message)  # a single run trained and tested: report, lose nothing
+        return None
     return value if math.isfinite(value) else float("nan")
 
 

@@ -210,19 +210,32 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             )
         if self.rocket_baseline:
             chosen["rocket"] = functools.partial(minirocket_accuracy, seed=self.seed)
-        splits = {
-            "val": ([train[i] for i in fit], labels[fit], [train[i] for i in val], labels[val]),
-            "test": (train, labels, test, test_labels),
-        }
+        splits = {"test": (train, labels, test, test_labels)}
+        if val:
+            splits["val"] = (
+                [train[i] for i in fit],
+                labels[fit],
+                [train[i] for i in val],
+                labels[val],
+            )
         return {
             name: {split: accuracy(*args) for split, args in splits.items()}
             for name, accuracy in chosen.items()
         }
 
+    def val_dataloader(self):
+        # no validation split (val_frac=0): Lightning skips validation
+        return super().val_dataloader() if len(self.splits["val"]) else []
+
     def _normalised(self, series: np.ndarray) -> np.ndarray:
         return (series - self.mean) / self.std
 
     def _stratified_val(self, labels: np.ndarray) -> list[int]:
+        """A seeded share of each class (at least one series); none with val_frac=0."""
+        if not 0.0 <= self.val_frac < 1.0:
+            raise SeqlabError(f"data.val_frac={self.val_frac}: a share in [0, 1).")
+        if self.val_frac == 0.0:
+            return []  # the published protocol: train on the whole official TRAIN file
         rng = np.random.default_rng(self.seed)
         picked = []
         for c in np.unique(labels):
@@ -239,7 +252,7 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             "variable_length": len(self.lengths) > 1,
             "lengths": [self.lengths[0], self.lengths[-1]],
         }
-        for split in ("val", "test"):
+        for split in ("val", "test") if len(self.splits["val"]) else ("test",):
             labels = self.splits[split].labels
             extra[f"baseline_majority_acc_{split}"] = float((labels == majority).float().mean())
             for name, accuracy in self.reference_accuracy.items():
