@@ -23,11 +23,19 @@ def complete_png(path: Path) -> bool:
     return data.startswith(PNG_START) and data.endswith(PNG_END)
 
 
-def slow_figure(threads: list[str], seconds: float = 0.6, fail: bool = False):
-    """A figure that takes ``seconds`` to build; notes the thread that built it."""
+def slow_figure(
+    threads: list[str],
+    seconds: float = 0.6,
+    fail: bool = False,
+    gate: threading.Event | None = None,
+):
+    """A figure that takes ``seconds`` to build (or waits for ``gate``); notes the thread
+    that built it."""
 
     def make():
         threads.append(threading.current_thread().name)
+        if gate is not None:
+            assert gate.wait(timeout=60)
         time.sleep(seconds)
         if fail:
             raise ValueError("no figure today")
@@ -100,13 +108,13 @@ def test_without_the_callback_plots_are_drawn_on_the_spot(tmp_path):
 def test_the_training_thread_goes_on_while_the_worker_draws(tmp_path):
     threads: list[str] = []
     trainer = type("T", (), {"default_root_dir": str(tmp_path), "global_step": 7, "loggers": []})
+    gate = threading.Event()
     worker = plotting.start_plot_worker()
     try:
-        start = time.perf_counter()
-        plotting.plot_to_run(trainer, "later", slow_figure(threads, seconds=1.0))
-        assert time.perf_counter() - start < 0.5  # handed over, not drawn here
-        assert not (tmp_path / "plots" / "later.png").exists()
+        plotting.plot_to_run(trainer, "later", slow_figure(threads, seconds=0.1, gate=gate))
+        assert not (tmp_path / "plots" / "later.png").exists()  # handed over, not drawn here
     finally:
+        gate.set()
         plotting.stop_plot_worker()
     assert complete_png(tmp_path / "plots" / "later.png")
     assert worker is not plotting.start_plot_worker()  # a fresh one after a stop
@@ -121,7 +129,7 @@ def test_wandb_images_are_logged_from_the_training_thread_at_their_step(tmp_path
             logged.append((key, images[0], step, threading.current_thread().name))
 
     trainer = type("T", (), {"default_root_dir": str(tmp_path), "global_step": 42})()
-    monkeypatch.setattr("seqlab.tracking.wandb_loggers", lambda _trainer: [FakeWandb()])
+    monkeypatch.setattr("seqlab.tracking.wandb_loggers", lambda _trainer, shown: [FakeWandb()])
     plotting.start_plot_worker()
     plotting.plot_to_run(trainer, "heat", slow_figure([], seconds=0.1))
     trainer.global_step = 50  # training went on meanwhile

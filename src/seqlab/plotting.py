@@ -73,7 +73,7 @@ def plot_to_run(trainer, name: str, make_figure: Callable[[], Any]) -> None:
     from seqlab.tracking import wandb_loggers
 
     path = Path(trainer.default_root_dir) / "plots" / f"{name}.png"
-    loggers = wandb_loggers(trainer)
+    loggers = wandb_loggers(trainer, shown=True)  # none for a disabled W&B: no image to make
     step = getattr(trainer, "global_step", None)
 
     def draw() -> Path:

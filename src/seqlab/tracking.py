@@ -194,11 +194,12 @@ def __getattr__(name: str):  # seqlab.tracking.EarlyWandbLogger, built on first 
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def wandb_loggers(trainer_or_loggers) -> list:
+def wandb_loggers(trainer_or_loggers, *, shown: bool = False) -> list:
     """The W&B loggers among a trainer's loggers (or a list of loggers, or one logger).
 
     The one place that decides what counts as a W&B logger: Lightning's ``WandbLogger`` and
     its subclasses (including the one `wandb_logger` builds). Does not import wandb.
+    ``shown=True`` leaves out those in ``disabled`` mode (media skip the work for them).
     """
     from lightning.pytorch.loggers.wandb import WandbLogger
 
@@ -207,7 +208,10 @@ def wandb_loggers(trainer_or_loggers) -> list:
         return []
     if not isinstance(loggers, (list, tuple)):
         loggers = [loggers]
-    return [logger for logger in loggers if isinstance(logger, WandbLogger)]
+    found = [logger for logger in loggers if isinstance(logger, WandbLogger)]
+    if shown:
+        found = [x for x in found if getattr(x, "seqlab_mode", ("online",))[0] != "disabled"]
+    return found
 
 
 def announce_wandb(logger) -> None:

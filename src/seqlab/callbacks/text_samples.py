@@ -83,7 +83,7 @@ class TextSamples(L.Callback):
         with path.open("a") as file:
             for prompt, text in samples:
                 file.write(f"=== epoch {epoch} | prompt {prompt!r}\n{prompt}{text}\n\n")
-        for logger in wandb_loggers(trainer):
+        for logger in wandb_loggers(trainer, shown=True):
             logger.log_text(key="samples", columns=["epoch", "prompt", "sample"], data=self.rows)
 
     @staticmethod
