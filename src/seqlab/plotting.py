@@ -114,8 +114,9 @@ class PlotWorker:
     thread). `join` waits until every queued figure is on disk, runs the pending ``then``s
     and raises the first drawing error, so a failed plot still fails the run (once the other
     plots are saved). ``nice`` lowers the thread's CPU priority (Linux; 0 leaves it) so that
-    drawing takes the cycles training leaves idle. The thread imports pyplot when it starts,
-    so the first plot does not pay for that on the training thread.
+    drawing takes the cycles training leaves idle. `warm` has it import pyplot ahead of the
+    first plot (``BackgroundPlots`` asks after the first training step: earlier, the import
+    would compete with the run's start-up).
     """
 
     def __init__(self, nice: int = 0) -> None:
@@ -137,16 +138,15 @@ class PlotWorker:
         if self.nice:  # not Linux, or not allowed: normal priority
             with contextlib.suppress(AttributeError, OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-        try:
-            with _PYPLOT:
-                matplotlib_headless()
-                import matplotlib.pyplot  # noqa: F401  (warm: the first plot is ready sooner)
-        except Exception:  # no matplotlib: the first job reports it
-            pass
         while True:
             item = self._jobs.get()
             if item is None:
                 return
+            if item == "warm":
+                with contextlib.suppress(Exception), _PYPLOT:  # no matplotlib: a plot says so
+                    matplotlib_headless()
+                    import matplotlib.pyplot  # noqa: F401
+                continue
             name, draw, then = item
             start = time.perf_counter()
             try:
@@ -162,6 +162,10 @@ class PlotWorker:
                     self._errors.append((name, error))
                 self._pending -= 1
                 self._cond.notify_all()
+
+    def warm(self) -> None:
+        """Import pyplot on the worker now, ahead of the first plot."""
+        self._jobs.put("warm")
 
     def drain(self) -> None:
         """Run the follow-ups (W&B images) of the figures finished so far, on this thread."""

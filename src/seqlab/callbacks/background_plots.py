@@ -26,10 +26,19 @@ class BackgroundPlots(L.Callback):
     def __init__(self, enabled: bool = True, nice: int = 10) -> None:
         self.enabled = bool(enabled)
         self.nice = int(nice)
+        self._warmed = False
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.enabled and trainer.is_global_zero:
             start_plot_worker(nice=self.nice)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._warmed:
+            return
+        self._warmed = True  # after the first step: pyplot's import no longer delays it
+        worker = running_plot_worker()
+        if worker is not None:
+            worker.warm()
 
     @staticmethod
     def _drain() -> None:
