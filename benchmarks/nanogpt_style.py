@@ -175,22 +175,8 @@ def run_seqlab(overrides: list[str], out: Path, smoke: bool) -> dict[str, Any]:
             clear_hydra()
         end = time.time()
     else:
-        env = _env()
-        t0 = time.time()
-        env[T0_ENV] = env["SEQLAB_T0"] = repr(t0)
-        args = [sys.executable, str(ROOT / "train.py"), *overrides, *stamps]
-        result = subprocess.run(
-            [*args, f"hydra.run.dir={out}"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        end = time.time()
-        if result.returncode != 0:
-            raise RuntimeError(f"train.py failed:\n{result.stderr[-3000:]}")
+        command = [str(ROOT / "train.py"), *overrides, *stamps, f"hydra.run.dir={out}"]
+        t0, end = _timed_process(command, "train.py", seqlab_clock=True)
     data = json.loads(path.read_text())
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
@@ -204,6 +190,28 @@ def run_seqlab(overrides: list[str], out: Path, smoke: bool) -> dict[str, Any]:
     }
 
 
+def _timed_process(args: list[str], name: str, *, seqlab_clock: bool = False):
+    """Run ``python <args>`` with the start time in its environment -> (start, end)."""
+    env = _env()
+    t0 = time.time()
+    env[T0_ENV] = repr(t0)
+    if seqlab_clock:  # train.py's own start-up clock starts at the same instant
+        env["SEQLAB_T0"] = repr(t0)
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    end = time.time()
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+    return t0, end
+
+
 def run_raw(args: list[str], out: Path, smoke: bool) -> dict[str, Any]:
     from benchmarks import nanogpt_raw
 
@@ -214,21 +222,7 @@ def run_raw(args: list[str], out: Path, smoke: bool) -> dict[str, Any]:
         result = nanogpt_raw.train(nanogpt_raw.parse_args(args), t0=t0)
         result["total_s"] = time.time() - t0
         return result
-    env = _env()
-    t0 = time.time()
-    env[T0_ENV] = repr(t0)
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.nanogpt_raw", *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    end = time.time()
-    if done.returncode != 0:
-        raise RuntimeError(f"nanogpt_raw failed:\n{done.stderr[-3000:]}")
+    t0, end = _timed_process(["-m", "benchmarks.nanogpt_raw", *args], "nanogpt_raw")
     result = json.loads(timings.read_text())
     result["total_s"] = end - t0
     return result
