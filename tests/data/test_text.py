@@ -111,6 +111,14 @@ def test_char_tokenizer_roundtrips_train_text_and_maps_unseen_to_unk(char_dm):
     assert set(tok.itos[1:]) == set(train_text)  # vocab from train only
 
 
+def test_char_tokenizer_encodes_any_text_like_a_dict_lookup():
+    tok = CharTokenizer.fit("hello, wörld\n")
+    text = "héllo wörld ☃ 😀 \x00 zz\n" * 3  # unseen characters below, between and above
+    assert tok.encode(text) == [tok.stoi.get(c, tok.unk_id) for c in text]
+    assert CharTokenizer.fit("").encode("ab") == [0, 0]  # an empty vocabulary: all <unk>
+    assert tok.encode_tensor("").shape == (0,)
+
+
 def test_char_tokenizer_from_state_is_identical(char_dm):
     state = char_dm.spec.extra["tokenizer"]
     assert state["kind"] == "char"

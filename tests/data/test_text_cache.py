@@ -30,3 +30,30 @@ def test_the_cache_returns_what_a_fit_gives_and_refits_other_data(tmp_path, monk
     entry.write_text("{not json")
     assert tb.text_baselines(streams, 7, 3, cache_dir=str(tmp_path)) == {"fitted": True}
     assert len(calls) == 3
+
+
+def test_cleaned_plays_are_cached_by_their_bytes(tmp_path, monkeypatch):
+    from seqlab.data import text_plays as tp
+
+    (_, _, source), *_ = tp.select_plays(["macbeth"])
+    play = tmp_path / "macbeth.md"
+    play.write_bytes(source.read_bytes())
+    cache = tmp_path / "cache"
+    fresh = tp.clean_play_markdown(source.read_text(encoding="utf-8"))
+    assert tp.cleaned_play(play, cache) == fresh
+    (entry,) = (cache / "plays").glob("macbeth-*.txt")
+
+    calls = []
+    real_clean = tp.clean_play_markdown
+    monkeypatch.setattr(tp, "clean_play_markdown", lambda md: calls.append(md) or real_clean(md))
+    assert tp.cleaned_play(play, cache) == fresh and calls == []  # read back, not cleaned
+    assert [t for _, t in tp.play_texts(["macbeth"], cache_dir=cache)] == [fresh]
+
+    play.write_bytes(source.read_bytes().replace(b"MACBETH", b"MACBOTH"))  # an edited play
+    assert tp.cleaned_play(play, cache) == fresh.replace("MACBETH", "MACBOTH")
+    assert len(calls) == 1 and len(list((cache / "plays").glob("macbeth-*.txt"))) == 2
+
+    entry.write_bytes(b"\xff\xfe broken")  # an unreadable entry is cleaned and rewritten
+    play.write_bytes(source.read_bytes())
+    assert tp.cleaned_play(play, cache) == fresh and len(calls) == 2
+    assert entry.read_text(encoding="utf-8") == fresh

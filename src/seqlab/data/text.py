@@ -214,7 +214,7 @@ class ShakespeareDataModule(L.LightningDataModule):
             cut_test = int(n * (self.train_frac + self.val_frac))
             self.split_plays = None
             return {"train": text[:cut_val], "val": text[cut_val:cut_test], "test": text[cut_test:]}
-        docs = dict(play_texts(self.plays, self.genres))
+        docs = dict(play_texts(self.plays, self.genres, cache_dir=self.cache_dir))
         self.split_plays = assign_plays_to_splits(
             [(stem, len(t)) for stem, t in docs.items()], self.train_frac, self.val_frac, self.seed
         )

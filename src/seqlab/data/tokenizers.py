@@ -65,11 +65,11 @@ class CharTokenizer:
             )
         self.itos: list[str] = itos
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(itos)}
-        # Sorted code points and their ids, for vectorised encoding with searchsorted.
+        # code point -> id lookup table for vectorised encoding; its last entry (one past the
+        # largest known code point) is <unk>, where every larger code point is clamped
         cps = torch.tensor([ord(c) for c in chars], dtype=torch.long)
-        order = torch.argsort(cps)
-        self._sorted_cps = cps[order]
-        self._sorted_ids = order + 1
+        self._table = torch.zeros(int(cps.max()) + 2 if chars else 1, dtype=torch.long)
+        self._table[cps] = torch.arange(1, len(chars) + 1)
 
     @classmethod
     def fit(cls, text: str) -> CharTokenizer:
@@ -86,11 +86,7 @@ class CharTokenizer:
 
     def encode_tensor(self, text: str) -> torch.Tensor:
         cps = _codepoints(text)
-        if cps.numel() == 0 or self._sorted_cps.numel() == 0:
-            return torch.zeros(cps.numel(), dtype=torch.long)
-        pos = torch.searchsorted(self._sorted_cps, cps).clamp_(max=self._sorted_cps.numel() - 1)
-        hit = self._sorted_cps[pos] == cps
-        return torch.where(hit, self._sorted_ids[pos], torch.zeros_like(pos))
+        return self._table[cps.clamp_(max=self._table.numel() - 1)]
 
     def encode(self, text: str) -> list[int]:
         return self.encode_tensor(text).tolist()
