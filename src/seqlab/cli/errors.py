@@ -13,15 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.errors import SeqlabError
+from seqlab.utils.runtime import in_multirun
 
 log = logging.getLogger("seqlab")
-
-
-def _in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,7 +40,7 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
                 _exit_interrupted(signal.SIGTERM)
             raise
         except SeqlabError as err:
-            if _in_multirun() or os.environ.get("SEQLAB_TRACEBACK") == "1":
+            if in_multirun() or os.environ.get("SEQLAB_TRACEBACK") == "1":
                 raise  # the sweep decides what a failed job means; or the user asked for it
             # one line, also in debug= modes (SEQLAB_TRACEBACK=1 shows the traceback)
             print(f"error: {err}", file=sys.stderr)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqlab.cli.results import metrics_of, print_results, write_json_atomic
 from seqlab.errors import SeqlabError
+from seqlab.utils.runtime import in_multirun
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def run(cfg: DictConfig) -> float | None:
     relaunches_ranks_in_multirun(cfg)  # refuses the combinations that cannot work
     if (cfg.get("logger") or {}).get("wandb"):
         prestart_wandb()  # import wandb and start its service while Lightning is imported
-    if not _in_multirun():
+    if not in_multirun():
         return _run(cfg)
     try:
         value = _run(cfg)
@@ -68,13 +69,6 @@ def _optuna_sweep() -> bool:
     from hydra.core.hydra_config import HydraConfig
 
     return "optuna" in str(HydraConfig.get().sweeper.get("_target_", "")).lower()
-
-
-def _in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _run(cfg: DictConfig) -> float | None:
@@ -292,7 +286,7 @@ def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> f
             f"optimized_metric={metric!r} was not logged; logged metrics: {sorted(logged)}. "
             "Fix: optimized_metric=<one of them> (or null)"
         )
-        if _in_multirun():  # a sweep without its objective must fail
+        if in_multirun():  # a sweep without its objective must fail
             raise KeyError(message)
         log.warning(message)  # a single run trained and tested: report, lose nothing
         return None

@@ -39,6 +39,14 @@ def set_threads(threads: int | None) -> None:
     log.debug("torch threads: %d", torch.get_num_threads())
 
 
+def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def relaunches_ranks_in_multirun(cfg: DictConfig) -> bool:
     """Whether Lightning will re-run this script once per extra rank, inside a multirun job.
 
