@@ -381,3 +381,29 @@ def test_training_captions_are_redrawn_every_batch_and_val_captions_fixed():
     assert differ > 0.5, differ  # a new template (and wording) for most images
     val = dm.val_dataloader()
     assert torch.equal(next(iter(val))[1], next(iter(val))[1])
+
+
+def test_data_augment_shifts_training_digits_and_keeps_their_captions_true():
+    from seqlab.data.captions import measure_attributes
+    from seqlab.data.mnist_captions import MNISTCaptionsDataModule
+
+    dm = MNISTCaptionsDataModule(batch_size=64, augment=True, shift=2)
+    dm.setup("fit")
+    train = dm.train_dataloader()
+    train.sampler.set_epoch(0)
+    images, _, labels = next(iter(train))
+    train.sampler.set_epoch(0)
+    order = torch.tensor(list(iter(train.sampler))[:64])
+    original = dm.splits["train"].images[order].float()  # (64, 1, 28, 28) uint8 -> float
+    pixels = images * dm.std[0] + dm.mean[0]
+    moved = (pixels - original).abs().amax(dim=(1, 2, 3)) > 1
+    assert moved.float().mean() > 0.5  # most digits are shifted
+    assert torch.equal(labels, dm.splits["train"].labels[order])
+    shifted, plain = (measure_attributes(x[:, 0].round().numpy()) for x in (pixels, original))
+    for name in ("stroke_width", "height", "width", "slant"):  # what the captions describe
+        same = np.isclose(shifted[name], plain[name], rtol=0, atol=1e-6)
+        assert same.mean() >= 0.9, (name, same.mean())  # moments and extents: shift-invariant
+        # ... unless a shift pushes ink past the frame (a few digits reach it): then barely
+        np.testing.assert_allclose(shifted[name], plain[name], rtol=0.05, atol=0.02, err_msg=name)
+    val = next(iter(dm.val_dataloader()))[0] * dm.std[0] + dm.mean[0]
+    assert torch.allclose(val, dm.splits["val"].images[:64].float(), atol=1e-3)  # not shifted
