@@ -391,6 +391,7 @@ def test_data_augment_shifts_training_digits_and_keeps_their_captions_true():
     dm.setup("fit")
     train = dm.train_dataloader()
     train.sampler.set_epoch(0)
+    torch.manual_seed(0)  # the shifts
     images, _, labels = next(iter(train))
     train.sampler.set_epoch(0)
     order = torch.tensor(list(iter(train.sampler))[:64])
@@ -403,7 +404,8 @@ def test_data_augment_shifts_training_digits_and_keeps_their_captions_true():
     for name in ("stroke_width", "height", "width", "slant"):  # what the captions describe
         same = np.isclose(shifted[name], plain[name], rtol=0, atol=1e-6)
         assert same.mean() >= 0.9, (name, same.mean())  # moments and extents: shift-invariant
-        # ... unless a shift pushes ink past the frame (a few digits reach it): then barely
-        np.testing.assert_allclose(shifted[name], plain[name], rtol=0.05, atol=0.02, err_msg=name)
+        # ... unless a shift pushes ink past the frame (a few digits reach it): then by at
+        # most the 2 clipped rows (2/28 of the height)
+        np.testing.assert_allclose(shifted[name], plain[name], rtol=0, atol=0.08, err_msg=name)
     val = next(iter(dm.val_dataloader()))[0] * dm.std[0] + dm.mean[0]
     assert torch.allclose(val, dm.splits["val"].images[:64].float(), atol=1e-3)  # not shifted
