@@ -19,6 +19,7 @@ from torch import nn
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 from seqlab.nn.contract import check_backbone
+from seqlab.optim import build_optimizer
 
 
 def _rng_states() -> dict[str, Any]:
@@ -93,7 +94,13 @@ class SeqlabTask(L.LightningModule):
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
         cfg = self.hparams.model
-        optimizer = instantiate(cfg["optimizer"])(params=self.parameters())
+        trainer = self._trainer
+        clipped_mixed = trainer is not None and (
+            str(trainer.precision).endswith("-mixed") and bool(trainer.gradient_clip_val)
+        )
+        optimizer = build_optimizer(
+            instantiate(cfg["optimizer"]), self.parameters(), allow_fused=not clipped_mixed
+        )
         if not cfg.get("scheduler"):
             return optimizer
         scheduler = instantiate(cfg["scheduler"])(optimizer=optimizer)
