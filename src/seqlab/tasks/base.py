@@ -94,12 +94,10 @@ class SeqlabTask(L.LightningModule):
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
         cfg = self.hparams.model
-        trainer = self._trainer
-        clipped_mixed = trainer is not None and (
-            str(trainer.precision).endswith("-mixed") and bool(trainer.gradient_clip_val)
-        )
         optimizer = build_optimizer(
-            instantiate(cfg["optimizer"]), self.parameters(), allow_fused=not clipped_mixed
+            instantiate(cfg["optimizer"]),
+            self.parameters(),
+            allow_fused=not self._clips_under_mixed_precision(),
         )
         if not cfg.get("scheduler"):
             return optimizer
@@ -120,6 +118,14 @@ class SeqlabTask(L.LightningModule):
                 "frequency": frequency,
             },
         }
+
+    def _clips_under_mixed_precision(self) -> bool:
+        """Whether gradients are clipped, by the trainer or per chunk by the task (truncated
+        BPTT), under a mixed-precision plugin: Lightning refuses a fused optimiser there."""
+        trainer = self._trainer
+        if trainer is None or not str(trainer.precision).endswith("-mixed"):
+            return False
+        return bool(trainer.gradient_clip_val or getattr(self, "grad_clip", None))
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # how far into the epoch a checkpoint taken now is (seqlab.data.loaders)
