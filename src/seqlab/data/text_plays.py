@@ -12,6 +12,7 @@ two splits (:func:`assign_plays_to_splits`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import html
 import importlib.util
@@ -143,8 +144,7 @@ def cleaned_play(path: Path, cache_dir: str | Path | None = None) -> str:
     raw = path.read_bytes()
     if cache_dir is None:
         return clean_play_markdown(raw.decode("utf-8"))
-    digest = hashlib.sha256(_cleaner_source()).digest()
-    key = hashlib.sha256(digest + raw).hexdigest()[:24]
+    key = hashlib.sha256(_cleaner_digest() + raw).hexdigest()[:24]
     entry = Path(cache_dir).expanduser() / "plays" / f"{path.stem}-{key}.txt"
     try:
         return entry.read_bytes().decode("utf-8")
@@ -156,8 +156,10 @@ def cleaned_play(path: Path, cache_dir: str | Path | None = None) -> str:
     return text
 
 
-def _cleaner_source() -> bytes:
-    return Path(__file__).read_bytes()
+@functools.cache
+def _cleaner_digest() -> bytes:
+    """This module's source, hashed once per process (it keys every cached play)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).digest()
 
 
 def load_plays(plays: Sequence[str] | None = None, genres: Sequence[str] | None = None) -> str:
