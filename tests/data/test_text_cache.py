@@ -40,6 +40,7 @@ def test_cleaned_plays_are_cached_by_their_bytes(tmp_path, monkeypatch):
     play.write_bytes(source.read_bytes())
     cache = tmp_path / "cache"
     fresh = tp.clean_play_markdown(source.read_text(encoding="utf-8"))
+    tp._cleaned_in_process.cache_clear()  # this test is about the files
     assert tp.cleaned_play(play, cache) == fresh
     (entry,) = (cache / "plays").glob("macbeth-*.txt")
 
@@ -55,5 +56,22 @@ def test_cleaned_plays_are_cached_by_their_bytes(tmp_path, monkeypatch):
 
     entry.write_bytes(b"\xff\xfe broken")  # an unreadable entry is cleaned and rewritten
     play.write_bytes(source.read_bytes())
+    tp._cleaned_in_process.cache_clear()
     assert tp.cleaned_play(play, cache) == fresh and len(calls) == 2
     assert entry.read_text(encoding="utf-8") == fresh
+
+
+def test_a_play_is_cleaned_once_per_process_without_a_cache_folder(tmp_path, monkeypatch):
+    from seqlab.data import text_plays as tp
+
+    (_, _, source), *_ = tp.select_plays(["macbeth"])
+    play = tmp_path / "macbeth.md"
+    play.write_bytes(source.read_bytes())
+    tp._cleaned_in_process.cache_clear()
+    calls = []
+    real_clean = tp.clean_play_markdown
+    monkeypatch.setattr(tp, "clean_play_markdown", lambda md: calls.append(md) or real_clean(md))
+    first = tp.cleaned_play(play)
+    assert tp.cleaned_play(play) == first and len(calls) == 1
+    play.write_bytes(source.read_bytes().replace(b"MACBETH", b"MACBOTH"))  # keyed by the bytes
+    assert tp.cleaned_play(play) == first.replace("MACBETH", "MACBOTH") and len(calls) == 2

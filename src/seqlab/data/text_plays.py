@@ -143,17 +143,22 @@ def cleaned_play(path: Path, cache_dir: str | Path | None = None) -> str:
     """
     raw = path.read_bytes()
     if cache_dir is None:
-        return clean_play_markdown(raw.decode("utf-8"))
+        return _cleaned_in_process(raw)
     key = hashlib.sha256(_cleaner_digest() + raw).hexdigest()[:24]
     entry = Path(cache_dir).expanduser() / "plays" / f"{path.stem}-{key}.txt"
     try:
         return entry.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         pass  # not cached yet (or unreadable): clean and (re)write
-    text = clean_play_markdown(raw.decode("utf-8"))
+    text = _cleaned_in_process(raw)
     with contextlib.suppress(OSError):  # a read-only cache only costs the time
         atomic_write_text(entry, text)
     return text
+
+
+@functools.lru_cache(maxsize=64)  # the whole corpus is 38 plays; a multirun reuses them
+def _cleaned_in_process(raw: bytes) -> str:
+    return clean_play_markdown(raw.decode("utf-8"))
 
 
 @functools.cache
