@@ -7,6 +7,7 @@ declared kind, after checking the backbone's class against the contract
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -60,15 +61,24 @@ def _model_configs() -> dict[str, str]:
     """`model=` config name -> its backbone's ``_target_`` (configs/model/*.yaml)."""
     import os
 
+    folder = Path(os.environ.get("SEQLAB_ROOT", ".")) / "configs" / "model"
+    files = sorted(folder.glob("*.yaml"))
+    # parsed again only when a file is added, removed or edited
+    return dict(
+        _backbone_targets(tuple((f, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _backbone_targets(files: tuple[tuple[Path, int, int], ...]) -> tuple[tuple[str, str], ...]:
     import yaml
 
-    folder = Path(os.environ.get("SEQLAB_ROOT", ".")) / "configs" / "model"
-    targets = {}
-    for config in sorted(folder.glob("*.yaml")):
+    targets = []
+    for config, _, _ in files:
         target = ((yaml.safe_load(config.read_text()) or {}).get("backbone") or {}).get("_target_")
         if target:
-            targets[config.stem] = str(target)
-    return targets
+            targets.append((config.stem, str(target)))
+    return tuple(targets)
 
 
 def models_for(task: str) -> list[str]:
