@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import gc
 import json
 import math
@@ -1213,14 +1214,23 @@ def run_recurrent(mode: Mode, section: Section) -> None:
 
 def lm_task(overrides: Sequence[str], vocab: int, context: int, work: Path):
     """A GPT language-model task built the way train.py builds it (composed model config,
-    the registry), for a vocabulary and context of our choosing."""
+    the registry), for a vocabulary and context of our choosing. ``model=gpt`` is composed
+    once; each call's ``model.backbone.*=value`` overrides are merged into a copy."""
+    from omegaconf import OmegaConf
+
     from seqlab.data.spec import DataSpec
     from seqlab.tasks.registry import build_task
 
-    cfg = compose_train(["model=gpt", *overrides], work)
-    clear_hydra()
+    cfg = OmegaConf.merge(_gpt_config(work), OmegaConf.from_dotlist(list(overrides)))
     spec = DataSpec(task="language_modeling", vocab_size=vocab, seq_len=context)
     return build_task(cfg.model, spec)
+
+
+@functools.cache
+def _gpt_config(work: Path):
+    cfg = compose_train(["model=gpt"], work)
+    clear_hydra()
+    return cfg
 
 
 def run_memory(mode: Mode, section: Section) -> None:

@@ -100,7 +100,7 @@ def test_job_runner_reports_pass_exact_error_timeout_and_skip(tmp_path, monkeypa
         for m in scripts
     ]
     jobs[-1].after = "gru-stocks-16-mixed"  # gpt waits for gru, which fails
-    runner = gpu_check.JobRunner(tmp_path, parallel=2, job_timeout=3, deadline=1e12)
+    runner = gpu_check.JobRunner(tmp_path, parallel=2, job_timeout=1.5, deadline=1e12)
     runner.run(jobs)
     by = {j.model: j for j in jobs}
     assert by["ar"].status == "pass" and by["ar"].test == {"test/loss": 1.5}
