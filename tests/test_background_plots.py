@@ -16,6 +16,8 @@ from seqlab.callbacks.background_plots import BackgroundPlots
 
 PNG_START = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"
+# long enough that a figure asked for at the end of fit cannot be on disk unless fit waited
+DRAW_SECONDS = 0.25
 
 
 def complete_png(path: Path) -> bool:
@@ -25,7 +27,7 @@ def complete_png(path: Path) -> bool:
 
 def slow_figure(
     threads: list[str],
-    seconds: float = 0.6,
+    seconds: float = DRAW_SECONDS,
     fail: bool = False,
     gate: threading.Event | None = None,
 ):
@@ -90,7 +92,7 @@ def test_background_plots_are_complete_when_fit_and_test_return(tmp_path):
     plots = tmp_path / "plots"
     for name in ("epoch0", "epoch1", "fit_end"):  # the last one was asked for at fit end
         assert complete_png(plots / f"{name}.png"), name
-    assert time.perf_counter() - start >= 3 * 0.6  # fit waited for the worker
+    assert time.perf_counter() - start >= 3 * DRAW_SECONDS  # fit waited for the worker
     assert plotting.running_plot_worker() is None  # joined and stopped with the stage
     trainer.test(BoringModel())
     assert complete_png(plots / "test_end.png")
