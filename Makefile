@@ -33,7 +33,7 @@ train: $(STAMP)  ## train the default experiment (model=lstm data=stocks)
 	$(PY) train.py $(ARGS)
 
 test: $(STAMP)  ## run the default test suite (offline, < 5 min on 2 cores)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 test-all: $(STAMP)  ## the default suite plus slow tests
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "slow or not slow" $(ARGS)

@@ -124,3 +124,14 @@ def digits():
     dm = DigitsDataModule(augment=False)
     dm.setup()
     return dm
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup` (`make test`), the tests of a module that share a
+    module-scoped fixture (most are a real training run) go to one worker, which builds the
+    fixture once instead of once per worker. Without xdist the mark does nothing."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d and d[-1].scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
