@@ -335,6 +335,7 @@ def test_gpt_run_writes_the_attention_plot_and_gradient_flow_csv(tmp_path):
         "model.backbone.num_heads=2",
         "data.window=24",
         "callbacks.gradient_flow.every_n_steps=1",
+        "callbacks.media_budget=null",  # every step, as asked (the budget would defer some)
     )
     assert (tmp_path / "plots" / "attention_maps.png").stat().st_size > 5_000
     with (tmp_path / "gradient_flow.csv").open() as file:

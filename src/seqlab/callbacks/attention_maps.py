@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from seqlab.callbacks.media_budget import media_allowed, media_time
 from seqlab.plotting import patch_attention_figure, plot_to_run
 
 
@@ -75,7 +76,10 @@ class AttentionMaps(L.Callback):
         n = self.every_n_epochs
         if not n or trainer.sanity_checking or (trainer.current_epoch + 1) % n:
             return
-        self.plot(trainer, pl_module, f"attention_maps_epoch{trainer.current_epoch:03d}")
+        if media_allowed(trainer, "ViT attention maps"):
+            with media_time(trainer):
+                self.plot(trainer, pl_module, f"attention_maps_epoch{trainer.current_epoch:03d}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.plot(trainer, pl_module, "attention_maps")
+        with media_time(trainer):
+            self.plot(trainer, pl_module, "attention_maps")

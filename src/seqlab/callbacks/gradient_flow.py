@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 
+from seqlab.callbacks.media_budget import media_allowed, media_time
 from seqlab.plotting import gradient_flow_log_figure, plot_to_run
 from seqlab.utils.files import atomic_write_text
 
@@ -37,13 +38,19 @@ class GradientFlow(L.Callback):
         # before the optimiser step: global step 0 is the network at initialisation
         if not hasattr(pl_module, "input_gradient_norms") or not trainer.is_global_zero:
             return
-        if trainer.global_step % self.every_n_steps != 0 or trainer.global_step in self.steps:
+        # once per window of every_n_steps steps: at its first step, or later in the window
+        # when the media budget deferred it
+        last = self.steps[-1] if self.steps else -1
+        if trainer.global_step // self.every_n_steps <= last // self.every_n_steps:
             return
         if len(batch) > 2:
             return  # padded sequences of varying length: no common time axis to plot
+        if not media_allowed(trainer, "gradient flow"):
+            return
         rows = tuple(part[: self.max_rows] for part in batch[:2])
         try:
-            norms = pl_module.input_gradient_norms(rows).detach().cpu().double().numpy()
+            with media_time(trainer):
+                norms = pl_module.input_gradient_norms(rows).detach().cpu().double().numpy()
         except NotImplementedError:
             return
         self.steps.append(trainer.global_step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from seqlab.callbacks.media_budget import media_allowed, media_time
 from seqlab.data.captions import DIGIT_WORDS
 from seqlab.plotting import image_grid, plot_to_run
 
@@ -32,6 +33,12 @@ class ImageSamples(L.Callback):
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0 and not last:
             return
+        if not last and not media_allowed(trainer, "image samples"):
+            return
+        with media_time(trainer):
+            self._draw(trainer, pl_module)
+
+    def _draw(self, trainer, pl_module) -> None:
         generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
         prompts = [p for p in self.prompts for _ in range(self.per_prompt)]
         images = pl_module.generate_images(

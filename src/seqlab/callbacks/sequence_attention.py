@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from seqlab.callbacks.media_budget import media_allowed, media_time
 from seqlab.plotting import plot_to_run, sequence_attention_figure
 
 
@@ -59,11 +60,14 @@ class SequenceAttentionMaps(L.Callback):
         epoch = trainer.current_epoch
         if epoch % self.every_n_epochs != 0 or (self._plotted and self._plotted[0] == epoch):
             return
-        self._plot(trainer, pl_module)
+        if media_allowed(trainer, "sequence attention"):  # else the next validation tries
+            with media_time(trainer):
+                self._plot(trainer, pl_module)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
         if self._plotted and self._plotted[1] == trainer.global_step:
             return  # the last validation drew this very model
-        self._plot(trainer, pl_module)
+        with media_time(trainer):
+            self._plot(trainer, pl_module)

@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from seqlab.callbacks.media_budget import media_allowed, media_time
 from seqlab.tracking import wandb_loggers
 
 
@@ -39,6 +40,7 @@ class TextSamples(L.Callback):
         self.every_n_validations = int(every_n_validations)
         self.rows: list[list] = []
         self._validations = 0
+        self._due = False  # a scheduled sample the media budget deferred
         self._sampled_step: int | None = None
 
     def _generate(self, pl_module) -> list[str]:
@@ -95,11 +97,16 @@ class TextSamples(L.Callback):
             return
         self._validations += 1
         if (self._validations - 1) % self.every_n_validations == 0:
-            self._write(trainer, pl_module, trainer.current_epoch)
+            self._due = True
+        if self._due and media_allowed(trainer, "text samples"):
+            self._due = False
+            with media_time(trainer):
+                self._write(trainer, pl_module, trainer.current_epoch)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if not self._applies(trainer, pl_module) or self._validations == 0:
             return
         if self._sampled_step != trainer.global_step:  # the final model was not sampled yet
             last_epoch = (trainer.max_epochs or trainer.current_epoch + 1) - 1
-            self._write(trainer, pl_module, max(min(trainer.current_epoch, last_epoch), 0))
+            with media_time(trainer):
+                self._write(trainer, pl_module, max(min(trainer.current_epoch, last_epoch), 0))
