@@ -167,6 +167,7 @@ def test_train_generate_end_to_end(train_cfg, tmp_path):
         "trainer.max_epochs=2",
         "callbacks.text_samples.max_new_tokens=40",
         "callbacks.gradient_flow.every_n_steps=40",
+        "callbacks.media_budget=null",  # the samples' own schedule, asserted below
     )
     run(cfg)
     out = Path(cfg.paths.output_dir)

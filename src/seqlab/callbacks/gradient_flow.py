@@ -26,7 +26,8 @@ class GradientFlow(L.Callback):
 
     One measurement costs about one training step of ``max_rows`` sequences, in float64
     (a GPT of width 128, T=64, 32 rows: 1.7 steps of batch 32): every 200 steps it is
-    under 1% of training."""
+    under 1% of training. With a `MediaBudget` among the callbacks, a measurement that would
+    exceed it waits for a later batch (at most one measurement per ``every_n_steps`` window)."""
 
     def __init__(self, every_n_steps: int = 200, max_rows: int = 32) -> None:
         self.every_n_steps = every_n_steps

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class MediaBudget(L.Callback):
-    def __init__(self, max_share: float | None = 0.02) -> None:
+    def __init__(self, max_share: float | None = 0.01) -> None:
         if max_share is not None and not 0 < float(max_share) <= 1:
             raise ValueError(
                 f"callbacks.media_budget.max_share must be in (0, 1] or null, got {max_share}"

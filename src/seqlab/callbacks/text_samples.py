@@ -5,7 +5,8 @@ past the model's context each pass reads the whole context). All prompts are sam
 together as one batch (the shorter ones are first brought to the length of the longest):
 a GPT of width 128 with two prompts of 200 tokens takes about 0.6 s on a CPU core. By default
 every second validation samples (the 1st, 3rd, ...: ``every_n_validations``), and the end of
-fit samples the final model when its last validation did not."""
+fit samples the final model when its last validation did not. With a `MediaBudget` among the
+callbacks, a scheduled sample that would exceed it waits for the next validation."""
 
 from __future__ import annotations
 
