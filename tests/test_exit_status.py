@@ -54,6 +54,9 @@ def test_an_interrupted_run_exits_non_zero_and_says_how_to_resume(tmp_path, caps
         tmp_path,
     )
     previous = signal.getsignal(signal.SIGINT)
+    # Python's Ctrl+C handler, also when the suite was started in the background, which
+    # inherits SIGINT ignored (`make test &` in a script): then no signal would arrive
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(SystemExit) as stopped:
             exit_on_user_error(run)(cfg)
