@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterator
 
 import lightning as L
@@ -31,7 +30,7 @@ class MediaBudget(L.Callback):
             )
         self.max_share = None if max_share is None else float(max_share)
         self.spent = 0.0  # seconds of media on the training thread since fit began
-        self.deferred: Counter[str] = Counter()
+        self.deferred: set[str] = set()  # the media that waited at least once
         self._start: float | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -73,7 +72,7 @@ def media_allowed(trainer: L.Trainer, name: str) -> bool:
     budget = _budget(trainer)
     if budget is None or budget.allows():
         return True
-    budget.deferred[name] += 1
+    budget.deferred.add(name)
     return False
 
 

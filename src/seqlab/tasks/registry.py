@@ -62,11 +62,9 @@ def _model_configs() -> dict[str, str]:
     import os
 
     folder = Path(os.environ.get("SEQLAB_ROOT", ".")) / "configs" / "model"
-    files = sorted(folder.glob("*.yaml"))
+    stats = [(f, f.stat()) for f in sorted(folder.glob("*.yaml"))]
     # parsed again only when a file is added, removed or edited
-    return dict(
-        _backbone_targets(tuple((f, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
-    )
+    return dict(_backbone_targets(tuple((f, s.st_mtime_ns, s.st_size) for f, s in stats)))
 
 
 @functools.lru_cache(maxsize=8)
