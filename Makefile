@@ -23,7 +23,7 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev,sweeps]"
 	# the UCR/UEA archive's data files ship in aeon's wheel; --no-deps: only its data is read
-	# (its numba stack would re-pin numpy/pandas), see seqlab/data/ucr.py
+	# (its numba stack would re-pin numpy/pandas), see seqlab/data/series/ucr.py
 	$(PY) -m pip install --quiet --no-deps "$(AEON)"
 	touch $(STAMP)
 

@@ -15,7 +15,7 @@ into ``course.json``):
   T = 64, 256, 1024. Both sides run interleaved in one process (``benchmarks.common``);
   the ratio is the median of the per-repetition ratios.
 - ``markov``: bits/char on the validation split of ``data=shakespeare`` (char) of Markov
-  chains of growing order (interpolated modified Kneser–Ney n-grams, ``seqlab.data.ngram``;
+  chains of growing order (interpolated modified Kneser–Ney n-grams, ``seqlab.baselines.ngram``;
   order n = a Markov chain that sees n − 1 characters), the datamodule's add-one bigram
   baseline, and, with ``--lstm-run``, the LSTM of that run (its last ``val/bpc``).
 - ``recall``: the key-recall accuracy of every job of a ``python train.py -m
@@ -150,9 +150,9 @@ def throughput_table(res: dict[str, Any]) -> str:
 
 def markov(*, orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6), lstm_run: Path | None = None):
     """bits/char on shakespeare's val split: n-gram orders, the add-one bigram, the LSTM."""
-    from seqlab.data.ngram import NGramLM
-    from seqlab.data.text import ShakespeareDataModule
-    from seqlab.data.text_baselines import ngram_baselines
+    from seqlab.baselines.language import ngram_baselines
+    from seqlab.baselines.ngram import NGramLM
+    from seqlab.data.text.datamodule import ShakespeareDataModule
 
     dm = ShakespeareDataModule(tokenizer="char", ngram_order=0, cache_dir=str(ROOT / ".cache"))
     dm.setup()

@@ -119,7 +119,7 @@ def train_summary(out: Path, *overrides: str) -> dict:
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's 8x8 digits, set up once (no augmentation)."""
-    from seqlab.data.images import DigitsDataModule
+    from seqlab.data.images.datamodule import DigitsDataModule
 
     dm = DigitsDataModule(augment=False)
     dm.setup()

@@ -368,7 +368,7 @@ def test_rnn_run_writes_gradient_flow_csv_that_vanishes_back_in_time(tmp_path):
 
 # ----------------------------------------------------------------------------- DALL·E
 def test_training_captions_are_redrawn_every_batch_and_val_captions_fixed():
-    from seqlab.data.mnist_captions import MNISTCaptionsDataModule
+    from seqlab.data.images.mnist_captions import MNISTCaptionsDataModule
 
     dm = MNISTCaptionsDataModule(batch_size=64)
     dm.setup("fit")
@@ -385,8 +385,8 @@ def test_training_captions_are_redrawn_every_batch_and_val_captions_fixed():
 
 
 def test_data_augment_shifts_training_digits_and_keeps_their_captions_true():
-    from seqlab.data.captions import measure_attributes
-    from seqlab.data.mnist_captions import MNISTCaptionsDataModule
+    from seqlab.data.images.captions import measure_attributes
+    from seqlab.data.images.mnist_captions import MNISTCaptionsDataModule
 
     dm = MNISTCaptionsDataModule(batch_size=64, augment=True, shift=2)
     dm.setup("fit")

@@ -78,7 +78,7 @@ def _write_text_checkpoint(path: pathlib.Path, marker: pathlib.Path) -> pathlib.
                 "spec": {"task": "forecasting"},
                 # nested inside a list, where only a full walk finds it
                 "data": {
-                    "_target_": "seqlab.data.stocks.StockDataModule",
+                    "_target_": "seqlab.data.series.stocks.StockDataModule",
                     "tickers": [
                         {
                             "_target_": "pathlib.Path.write_text",
@@ -195,7 +195,7 @@ def test_resume_refuses_stored_overrides_that_could_run_code(tmp_path, stored):
     ("target", "why"),
     [
         ("seqlab.nnx.Evil", "outside the allowed modules"),
-        ("seqlab.data.stocks.Path", "defined in"),  # reached through an imported name
+        ("seqlab.data.series.stocks.Path", "defined in"),  # reached through an imported name
         ("seqlab.utils.checkpoint_io.atomic_torch_save", "outside the allowed modules"),
         ("seqlab.data.package_files.package_file", "not a class"),
         ("torch.optim.lr_scheduler.warnings.warn", "not a class"),

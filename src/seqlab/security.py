@@ -102,7 +102,7 @@ def check_target(name: Any, where: str, trusted: Iterable[str] = ()) -> None:
         raise _refuse(where, name, "it cannot be imported") from err
     if not by_user and not inspect.isclass(obj):
         raise _refuse(where, name, f"a {type(obj).__name__}, not a class")
-    # `seqlab.data.text.subprocess.Popen` passes the prefix test by walking through an
+    # `seqlab.data.text.datamodule.subprocess.Popen` passes the prefix test by walking through an
     # imported module: what is reached must itself be defined under the allowed prefix.
     home = getattr(obj, "__module__", None) or ""
     if not _under(home, trusted if by_user else DEFAULT_TRUSTED):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from seqlab.data.stocks import read_prices
-from seqlab.data.table_checks import parse_dates
-from seqlab.data.text import read_text_file
-from seqlab.data.tokenizers import CharTokenizer
+from seqlab.data.series.stocks import read_prices
+from seqlab.data.series.table_checks import parse_dates
+from seqlab.data.text.datamodule import read_text_file
+from seqlab.data.text.tokenizers import CharTokenizer
 from seqlab.errors import SeqlabError
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqlab.data.captions import (
+from seqlab.data.images.captions import (
     DIGIT_WORDS,
     TEMPLATES,
     WordTokenizer,

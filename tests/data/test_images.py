@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.data.images import (
+from seqlab.data.images.datamodule import (
     DigitsDataModule,
     HubImageDataModule,
     ImageBatch,
@@ -173,7 +173,7 @@ def test_hub_unreachable_host_fails_fast(monkeypatch):
 def test_hub_probe_is_bounded_even_when_the_lookup_hangs(monkeypatch):
     import socket
 
-    from seqlab.data.images import hub_unreachable_reason
+    from seqlab.data.images.datamodule import hub_unreachable_reason
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
@@ -189,10 +189,10 @@ def _never(*args, **kwargs):
 
 
 def test_public_names_stay_importable_from_seqlab_data_images():
-    """Sources and transforms live in ``seqlab.data.image_*``; this module re-exports them."""
-    import seqlab.data.images as images
+    """Sources and transforms live in ``seqlab.data.images.*``; this module re-exports them."""
+    import seqlab.data.images.datamodule as images
 
     missing = [name for name in images.__all__ if not hasattr(images, name)]
     assert not missing
     for cls in (DigitsDataModule, MNISTDataModule, HubImageDataModule):
-        assert cls.__module__ == "seqlab.data.images"  # configs target them here
+        assert cls.__module__ == "seqlab.data.images.datamodule"  # configs target them here

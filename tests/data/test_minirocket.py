@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqlab.data.minirocket import (
+from seqlab.baselines.minirocket import (
     NUM_KERNELS,
     POSITIVE,
     MiniRocket,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.data.ngram import NGramLM
-from seqlab.data.text import load_corpus, ngram_baselines
-from seqlab.data.tokenizers import CharTokenizer
+from seqlab.baselines.ngram import NGramLM
+from seqlab.data.text.datamodule import load_corpus, ngram_baselines
+from seqlab.data.text.tokenizers import CharTokenizer
 
 
 def _reference_log_probs(train, ids, order, vocab_size, discounts):

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from seqlab.data.recall import RecallDataModule, recall_tokens
+from seqlab.data.series.recall import RecallDataModule, recall_tokens
 from seqlab.errors import SeqlabError
 from tests.conftest import compose_config
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
+from seqlab.baselines.forecasts import SeriesWindows, ar, seasonal_naive
 from seqlab.data.package_files import package_file
-from seqlab.data.series import SeriesDataModule
-from seqlab.data.series_baselines import SeriesWindows, ar, seasonal_naive
+from seqlab.data.series.datamodule import SeriesDataModule
 from seqlab.errors import SeqlabError
 from tests.conftest import compose_config
 
@@ -195,7 +195,7 @@ def test_gaps_are_filled_as_configured_and_reported(tmp_path, caplog):
     days = pd.date_range("2020-01-01", periods=120, freq="D")
     frame = pd.DataFrame({"time": days, "value": np.sin(np.arange(120) / 5)}).drop(index=[30, 31])
     dm = SeriesDataModule(frame=frame, window=8, missing="interpolate")
-    with caplog.at_level("INFO", logger="seqlab.data.series_table"):
+    with caplog.at_level("INFO", logger="seqlab.data.series.table"):
         dm.setup("fit")
     assert "2 missing time step(s) handled by data.missing=interpolate" in caplog.text
     assert dm.table_frequency == "D"

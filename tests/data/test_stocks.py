@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from seqlab.data.stocks import StockDataModule, make_windows
+from seqlab.data.series.stocks import StockDataModule, make_windows
 from seqlab.errors import SeqlabError
 
 
@@ -122,7 +122,7 @@ def test_unknown_feature():
 
 def test_feature_formulas():
     """README: log return of the split-adjusted close, volume change, intraday range, body."""
-    from seqlab.data.stocks import compute_features
+    from seqlab.data.series.stocks import compute_features
 
     prices = pd.DataFrame(
         {
@@ -146,7 +146,7 @@ def test_feature_formulas():
 
 
 def test_splits_are_70_15_15_of_the_calendar_with_shared_cut_dates(bundled):
-    from seqlab.data.stocks import split_cut_dates
+    from seqlab.data.series.stocks import split_cut_dates
 
     dates = pd.Series(pd.date_range("2001-01-01", periods=200)).repeat(2)  # two tickers
     val_start, test_start = split_cut_dates(dates, 0.7, 0.15)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from seqlab.data.spec import DataSpec
-from seqlab.data.text import (
+from seqlab.data.text.datamodule import (
     ShakespeareDataModule,
     StatefulBatches,
     TokenWindows,
@@ -27,7 +27,7 @@ from seqlab.data.text import (
     play_texts,
     select_plays,
 )
-from seqlab.data.tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_state
+from seqlab.data.text.tokenizers import BPETokenizer, CharTokenizer, tokenizer_from_state
 from seqlab.errors import SeqlabError
 
 MAX_CHARS = 200_000
@@ -391,7 +391,7 @@ def test_bad_inputs_raise_seqlab_error(kwargs, match):
 def test_hub_text_offline_fails_fast_with_the_alternative(monkeypatch):
     import time
 
-    from seqlab.data.text import ShakespeareDataModule
+    from seqlab.data.text.datamodule import ShakespeareDataModule
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     dm = ShakespeareDataModule(hub_dataset="karpathy/tiny_shakespeare")
@@ -404,12 +404,14 @@ def test_hub_text_offline_fails_fast_with_the_alternative(monkeypatch):
 
 
 def test_public_names_stay_importable_from_seqlab_data_text():
-    """The helpers live in ``seqlab.data.text_*`` modules; this module re-exports them."""
-    import seqlab.data.text as text
+    """The helpers live in ``seqlab.data.text.*`` modules; this module re-exports them."""
+    import seqlab.data.text.datamodule as text
 
     missing = [name for name in text.__all__ if not hasattr(text, name)]
     assert not missing
-    assert text.ShakespeareDataModule.__module__ == "seqlab.data.text"  # configs target it
+    assert (
+        text.ShakespeareDataModule.__module__ == "seqlab.data.text.datamodule"
+    )  # configs target it
 
 
 @pytest.mark.parametrize(

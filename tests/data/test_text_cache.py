@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.data import text_baselines as tb
+from seqlab.baselines import language as tb
 
 
 def _streams(seed: int) -> dict[str, torch.Tensor]:
@@ -33,7 +33,7 @@ def test_the_cache_returns_what_a_fit_gives_and_refits_other_data(tmp_path, monk
 
 
 def test_cleaned_plays_are_cached_by_their_bytes(tmp_path, monkeypatch):
-    from seqlab.data import text_plays as tp
+    from seqlab.data.text import plays as tp
 
     (_, _, source), *_ = tp.select_plays(["macbeth"])
     play = tmp_path / "macbeth.md"
@@ -62,7 +62,7 @@ def test_cleaned_plays_are_cached_by_their_bytes(tmp_path, monkeypatch):
 
 
 def test_a_play_is_cleaned_once_per_process_without_a_cache_folder(tmp_path, monkeypatch):
-    from seqlab.data import text_plays as tp
+    from seqlab.data.text import plays as tp
 
     (_, _, source), *_ = tp.select_plays(["macbeth"])
     play = tmp_path / "macbeth.md"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.data.ucr import UCRDataModule, read_ts
-from seqlab.data.ucr_baselines import dtw_distances
+from seqlab.baselines.dtw import dtw_distances
+from seqlab.data.series.ucr import UCRDataModule, read_ts
 from seqlab.errors import SeqlabError
 from tests.conftest import compose_config
 
@@ -150,7 +150,7 @@ def test_bad_archive_files_get_clear_errors(tmp_path, test_rows, train_label, me
 
 def test_dtw_beyond_its_cell_budget_is_skipped_with_the_knob_named(caplog):
     dm = UCRDataModule(name="BasicMotions", dtw_max_cells=1e6, rocket_baseline=False)
-    with caplog.at_level("INFO", logger="seqlab.data.ucr"):
+    with caplog.at_level("INFO", logger="seqlab.data.series.ucr"):
         dm.setup()
     assert not any("dtw" in key or "rocket" in key for key in dm.spec.extra)
     assert "data.dtw_max_cells=1e+06" in caplog.text

@@ -6,7 +6,7 @@ import lightning as L
 import torch
 
 from seqlab.callbacks.media_budget import media_allowed, media_time
-from seqlab.data.captions import DIGIT_WORDS
+from seqlab.data.images.captions import DIGIT_WORDS
 from seqlab.plotting import image_grid, plot_to_run
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.data.captions import DIGIT_WORDS
+from seqlab.data.images.captions import DIGIT_WORDS
 
 
 def _classify(classifier, pixels: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.data.tokenizers import tokenizer_from_state
+from seqlab.data.text.tokenizers import tokenizer_from_state
 from seqlab.errors import SeqlabError
 from seqlab.nn.sampling import sample_next
 from seqlab.tasks.base import SeqlabTask

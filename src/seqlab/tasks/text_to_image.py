@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
-from seqlab.data.captions import WordTokenizer
+from seqlab.data.images.captions import WordTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.tasks.base import SeqlabTask
 

@@ -21,8 +21,8 @@ The spec describes the images for both kinds of backbone: ``image_shape=(C, H, W
 models (ViT), and ``seq_len=H``, ``num_features=C*W`` for sequence models reading the image
 row by row.
 
-Here: the splits and the datamodules. The arrays come from :mod:`seqlab.data.image_sources`;
-statistics, normalisation and augmentation are in :mod:`seqlab.data.image_transforms`. Their
+Here: the splits and the datamodules. The arrays come from :mod:`seqlab.data.images.sources`;
+statistics, normalisation and augmentation are in :mod:`seqlab.data.images.transforms`. Their
 public names are importable from this module too.
 """
 
@@ -40,14 +40,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from seqlab.data.checks import check_bool, check_frac, check_int
 from seqlab.data.hub import hub_unreachable_reason
-from seqlab.data.image_sources import (
+from seqlab.data.images.sources import (
     OFFLINE_ALTERNATIVES,
     check_hub_online,
     read_digits,
     read_hub_images,
     read_mnist_5k,
 )
-from seqlab.data.image_transforms import ImageBatch, channel_stats, random_hflip, random_shift
+from seqlab.data.images.transforms import ImageBatch, channel_stats, random_hflip, random_shift
 from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec

@@ -14,14 +14,14 @@ windows. With ``stateful=True`` every loader yields the classic char-RNN layout 
 recurrent model can carry its hidden state from one batch to the next.
 
 ``spec.extra`` carries unigram/bigram (add-one) baselines and an interpolated Kneser–Ney
-n-gram baseline (:mod:`seqlab.data.ngram`), in nats/token on val and test.
+n-gram baseline (:mod:`seqlab.baselines.ngram`), in nats/token on val and test.
 
 Here: the datamodule. The pieces it puts together, each importable from this module too:
-:mod:`~seqlab.data.text_plays` (finding, cleaning and splitting the plays),
-:mod:`~seqlab.data.text_corpus` (a user's text file, the raw corpus),
-:mod:`~seqlab.data.text_tokenizer` (fitting and caching the tokenizer),
-:mod:`~seqlab.data.text_windows` (the windowed and stateful datasets) and
-:mod:`~seqlab.data.text_baselines` (the reference losses in ``spec.extra``).
+:mod:`~seqlab.data.text.plays` (finding, cleaning and splitting the plays),
+:mod:`~seqlab.data.text.corpus` (a user's text file, the raw corpus),
+:mod:`~seqlab.data.text.fit_tokenizer` (fitting and caching the tokenizer),
+:mod:`~seqlab.data.text.windows` (the windowed and stateful datasets) and
+:mod:`~seqlab.baselines.language` (the reference losses in ``spec.extra``).
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seqlab.baselines.language import ngram_baselines, text_baselines
 from seqlab.data.checks import check_bool, check_int
 from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec
-from seqlab.data.text_baselines import ngram_baselines, text_baselines
-from seqlab.data.text_corpus import BINARY_MARKERS, load_corpus, read_text_file, resolve_path
-from seqlab.data.text_plays import (
+from seqlab.data.text.corpus import BINARY_MARKERS, load_corpus, read_text_file, resolve_path
+from seqlab.data.text.fit_tokenizer import BPE_MIN_VOCAB, TOKENIZER_KINDS, fit_tokenizer
+from seqlab.data.text.plays import (
     SPLITS,
     assign_plays_to_splits,
     available_plays,
@@ -51,9 +52,8 @@ from seqlab.data.text_plays import (
     play_texts,
     select_plays,
 )
-from seqlab.data.text_tokenizer import BPE_MIN_VOCAB, TOKENIZER_KINDS, fit_tokenizer
-from seqlab.data.text_windows import StatefulBatches, TokenWindows
-from seqlab.data.tokenizers import BPETokenizer, CharTokenizer
+from seqlab.data.text.tokenizers import BPETokenizer, CharTokenizer
+from seqlab.data.text.windows import StatefulBatches, TokenWindows
 from seqlab.errors import SeqlabError
 
 __all__ = [

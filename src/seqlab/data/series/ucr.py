@@ -23,12 +23,12 @@ import lightning as L
 import numpy as np
 import torch
 
+from seqlab.baselines.dtw import one_nn_dtw_accuracy
+from seqlab.baselines.minirocket import minirocket_accuracy
 from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import SplitLoaders
-from seqlab.data.minirocket import minirocket_accuracy
 from seqlab.data.package_files import package_file
 from seqlab.data.spec import DataSpec
-from seqlab.data.ucr_baselines import one_nn_dtw_accuracy
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)

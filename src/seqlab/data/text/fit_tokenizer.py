@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from seqlab.data.tokenizers import BPETokenizer, CharTokenizer
+from seqlab.data.text.tokenizers import BPETokenizer, CharTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.utils.files import atomic_write_text
 

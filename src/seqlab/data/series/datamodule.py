@@ -8,7 +8,7 @@ column for many series in one file) becomes windows of ``window`` steps -> the n
 - target transform ``none`` | ``log`` | ``diff`` (first differences), inverted for the metrics
   so errors are in the data's own units;
 - scaling (mean/std per column) from the training rows only;
-- the classical baselines (`seqlab.data.series_baselines`: naive, seasonal-naive, AR(p) by
+- the classical baselines (`seqlab.baselines.forecasts`: naive, seasonal-naive, AR(p) by
   OLS, exponential smoothing) on exactly the test windows, next to MASE and sMAPE.
 
 Bundled real series (offline, inside the ``statsmodels`` wheel): ``data=sunspots``,
@@ -27,16 +27,16 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.data.loaders import SplitLoaders, make_loader
-from seqlab.data.package_files import package_file
-from seqlab.data.series_baselines import (
+from seqlab.baselines.forecasts import (
     BASELINES,
     SeriesWindows,
     classical_forecasts,
     point_metrics,
     seasonal_scale,
 )
-from seqlab.data.series_table import describe, load_series, read_frame
+from seqlab.data.loaders import SplitLoaders, make_loader
+from seqlab.data.package_files import package_file
+from seqlab.data.series.table import describe, load_series, read_frame
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 

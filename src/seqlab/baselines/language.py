@@ -1,7 +1,7 @@
 """Reference losses for language modelling, in nats/token on val and test.
 
 Add-one unigram and bigram models (:func:`ngram_baselines`) and an interpolated modified
-Kneser-Ney n-gram model (:class:`seqlab.data.ngram.NGramLM`), all fitted on the train
+Kneser-Ney n-gram model (:class:`seqlab.baselines.ngram.NGramLM`), all fitted on the train
 stream; :func:`text_baselines` gathers them into the ``spec.extra`` entries.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqlab.data.ngram import NGramLM
+from seqlab.baselines.ngram import NGramLM
 from seqlab.utils.files import atomic_write_text
 
 CACHE_FORMAT = 1

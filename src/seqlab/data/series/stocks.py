@@ -26,14 +26,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
-from seqlab.data.spec import DataSpec
-from seqlab.data.table_checks import (
+from seqlab.data.series.table_checks import (
     numeric_columns,
     parse_dates,
     positive_columns,
     require_rows,
     unique_dates,
 )
+from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)

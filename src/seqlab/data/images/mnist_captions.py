@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.data.captions import (
+from seqlab.data.images.captions import (
     WordTokenizer,
     caption_length,
     fit_cuts,
     make_captions,
     measure_attributes,
 )
-from seqlab.data.images import ImageBatch, MNISTDataModule
+from seqlab.data.images.datamodule import ImageBatch, MNISTDataModule
 from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.samplers import EpochSeededSampler
 from seqlab.data.spec import DataSpec

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqlab.data.text_plays import load_plays
+from seqlab.data.text.plays import load_plays
 from seqlab.errors import SeqlabError
 
 # NUL and other C0 controls that never occur in text (tab, newline, CR, form feed excepted)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seqlab.data.table_checks import numeric_columns, parse_dates, require_rows
+from seqlab.data.series.table_checks import numeric_columns, parse_dates, require_rows
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)

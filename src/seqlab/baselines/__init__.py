@@ -1,0 +1,1 @@
+"""Reference models with fit/predict: the baselines every run is judged against."""

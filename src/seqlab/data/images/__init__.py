@@ -1,0 +1,1 @@
+"""images data: datamodules and their readers."""

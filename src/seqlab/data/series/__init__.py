@@ -1,0 +1,1 @@
+"""series data: datamodules and their readers."""

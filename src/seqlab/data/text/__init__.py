@@ -1,0 +1,1 @@
+"""text data: datamodules and their readers."""
