@@ -1,8 +1,13 @@
 """The classical forecasts every forecasting run is judged against, on exactly its test windows.
 
+Each is fitted on one series' own history (``level[:train_end]``: the training split, or
+everything before the test block / the origin) and forecasts every test window of that series.
 For each test window (series, forecast origin o, horizon H) in the data's own units:
 
 - ``naive``: the last observed value, y_{o-1}, for every step (the random walk);
+- ``naive2``: M4's Naive2, the naive forecast of the seasonally adjusted series, re-seasonalised
+  (classical multiplicative decomposition, used when a 90% autocorrelation test at lag m
+  finds a season);
 - ``seasonal_naive``: the value one season earlier, y_{o+h-m·(⌊h/m⌋+1)};
 - ``ar``: AR(p) fitted by ordinary least squares on the training split (statsmodels
   ``AutoReg``), iterated h steps from the window's own history;
@@ -10,9 +15,9 @@ For each test window (series, forecast origin o, horizon H) in the data's own un
   two seasons fit in the training split; statsmodels ``ExponentialSmoothing``) fitted on the
   training split, its smoothing parameters then run over each window's history.
 
-Metrics (pooled over windows and steps): MAE, RMSE, sMAPE (percent) and MASE, the error
-scaled by the in-sample seasonal-naive MAE of the training split (per series), the field's
-standard: MASE < 1 beats the seasonal-naive forecast on the training data.
+A reference that cannot be fitted on a series (too short, constant, a solver failure) is
+reported for that series by :func:`classical_forecasts` and never ends a run. The scores are
+computed in `seqlab.evaluation.forecasting`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASELINES = ("naive", "seasonal_naive", "ar", "ets")
+BASELINES = ("naive", "seasonal_naive", "naive2", "ar", "ets")
 MAX_ETS_ORIGINS = 3000  # ETS re-runs per window origin when H > 1
 
 
@@ -48,21 +53,38 @@ def seasonal_scale(level: np.ndarray, season: int) -> float:
     return scale if scale > 0 else float("nan")
 
 
-def point_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """y, yhat (N, H); scale (N,) each window's series' MASE denominator."""
-    err = yhat - y
-    denom = np.abs(y) + np.abs(yhat)
-    smape = np.where(denom > 0, 200.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0)
-    return {
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mase": float(np.nanmean(np.abs(err) / scale[:, None])),
-        "smape": float(np.mean(smape)),
-    }
-
-
 def naive(w: SeriesWindows, season: int) -> np.ndarray:
     return np.repeat(w.level[w.origins - 1][:, None], w.horizon, axis=1)
+
+
+def seasonal_indices(history: np.ndarray, season: int) -> np.ndarray | None:
+    """M4's seasonality test and classical multiplicative decomposition: the m seasonal
+    indices (position k applies to times t with t % m == k), or None when the series shows no
+    season at 90% (|acf_m| <= 1.645·sqrt((1 + 2·Σ_{k<m} acf_k²) / n)), is too short (< 3m),
+    or is not positive."""
+    m, n = int(season), len(history)
+    if m <= 1 or n < 3 * m or (history <= 0).any():
+        return None
+    from statsmodels.tsa.seasonal import seasonal_decompose
+    from statsmodels.tsa.stattools import acf
+
+    r = acf(history, nlags=m, fft=False)
+    limit = 1.645 * np.sqrt((1 + 2 * np.sum(r[1:m] ** 2)) / n)
+    if abs(r[m]) <= limit:
+        return None
+    seasonal = seasonal_decompose(history, model="multiplicative", period=m).seasonal
+    return np.array([seasonal[k] for k in range(m)])  # seasonal[t] depends on t % m only
+
+
+def naive2(w: SeriesWindows, season: int) -> np.ndarray:
+    indices = seasonal_indices(w.level[: w.train_end], season)
+    if indices is None:
+        return naive(w, season)
+    m = len(indices)
+    last = w.origins - 1  # (N,)
+    adjusted = w.level[last] / indices[last % m]  # the last seasonally adjusted value
+    ahead = w.origins[:, None] + np.arange(w.horizon)[None, :]  # (N, H) forecast times
+    return adjusted[:, None] * indices[ahead % m]
 
 
 def seasonal_naive(w: SeriesWindows, season: int) -> np.ndarray:
@@ -83,7 +105,8 @@ def ar(w: SeriesWindows, season: int, order: int) -> np.ndarray:
     const, phi = params[0], params[1:]
     out = np.empty((len(w.origins), w.horizon))
     for i, o in enumerate(w.origins):
-        history = list(w.level[o - p : o])
+        start = w.level[max(0, o - p) : o]
+        history = [float(start[0])] * (p - len(start)) + list(start)  # short: first value
         for h in range(w.horizon):
             nxt = const + float(np.dot(phi, history[::-1][:p]))
             out[i, h] = nxt
@@ -130,13 +153,30 @@ def ets(w: SeriesWindows, season: int) -> np.ndarray | None:
         return out
 
 
-def classical_forecasts(w: SeriesWindows, season: int, ar_order: int) -> dict[str, np.ndarray]:
-    forecasts = {
-        "naive": naive(w, season),
-        "seasonal_naive": seasonal_naive(w, season),
-        "ar": ar(w, season, ar_order),
+def classical_forecasts(
+    w: SeriesWindows, season: int, ar_order: int
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every reference forecast (N, H) of one series' windows, and for each reference that
+    could not be fitted on this series the reason (it is left out for this series only)."""
+    makers = {
+        "naive": lambda: naive(w, season),
+        "seasonal_naive": lambda: seasonal_naive(w, season),
+        "naive2": lambda: naive2(w, season),
+        "ar": lambda: ar(w, season, ar_order),
+        "ets": lambda: ets(w, season),
     }
-    smoothed = ets(w, season)
-    if smoothed is not None:
-        forecasts["ets"] = smoothed
-    return forecasts
+    forecasts, failures = {}, {}
+    for name, make in makers.items():
+        try:
+            with np.errstate(all="ignore"):
+                values = make()
+        except Exception as err:  # any fitting failure is this series' result, not the run's
+            failures[name] = f"{type(err).__name__}: {err}".splitlines()[0][:160]
+            continue
+        if values is None:
+            failures[name] = f"skipped: more than {MAX_ETS_ORIGINS} origins"
+        elif not np.isfinite(values).all():
+            failures[name] = "non-finite forecast"
+        else:
+            forecasts[name] = values
+    return forecasts, failures

@@ -1,14 +1,27 @@
 """Forecasting: a window of features -> the next ``horizon`` values of the target.
 
-Loss is MSE on the normalised target. Metrics are reported in real units (log returns)
-next to the persistence baseline (random walk: tomorrow's return is zero, i.e. tomorrow's
-price is today's), so every run shows honestly whether the model beats it.
+Loss is MSE on the normalised target. With ``model.normalize=window`` (RevIN-style, Kim et al.
+2022; the default for ``data=series``) each input window is first normalised by its own mean
+and standard deviation per feature, the loss is taken in those units, and the forecast is
+mapped back after the head: levels no training window ever had are forecast as easily as the
+ones it had.
+
+What is scored depends on the data (``spec.extra["metrics"]``):
+
+- ``returns`` (price series): MSE/MAE in real units (log returns), direction accuracy and the
+  skill over the persistence forecast (random walk), logged every validation and test;
+- ``series`` (any series, `seqlab.data.series`): the test forecasts are put back in the data's
+  units and scored per series beside the classical references by
+  `seqlab.evaluation.forecasting`, which also writes ``forecasts.csv`` into the run folder.
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,6 +31,10 @@ from torchmetrics.classification import BinaryAccuracy
 from seqlab.errors import SeqlabError
 from seqlab.tasks.base import SeqlabTask
 from seqlab.tasks.state import detach_state
+
+log = logging.getLogger(__name__)
+NORMALIZE = ("auto", "none", "window")
+WINDOW_EPS = 1e-5  # a constant window has scale 0: its normalised values are 0
 
 
 def _forecast_metrics() -> MetricCollection:
@@ -38,6 +55,12 @@ def _forecast_metrics() -> MetricCollection:
 def gaussian_nll(mean: torch.Tensor, log_scale: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood of y under N(mean, σ²), σ = exp(log_scale), less log √2π."""
     return (log_scale + 0.5 * ((y - mean) / log_scale.exp()) ** 2).mean()
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return [None]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -81,14 +104,52 @@ class ForecastingTask(SeqlabTask):
         )
         # the random-walk forecast: zero change (returns, differences) or the last value (levels)
         self.persistence = self.spec.extra.get("persistence", "zero")
+        normalize = self.hparams.model.get("normalize", "auto")
+        if normalize not in NORMALIZE:
+            raise SeqlabError(
+                f"model.normalize={normalize!r} is not known. Fix: one of {list(NORMALIZE)} "
+                "(auto: what the data suggests)."
+            )
+        if normalize == "auto":
+            normalize = "none" if self.solves_least_squares else self.spec.extra.get("normalize")
+        self.normalize = normalize or "none"
+        if self.normalize == "window" and self.solves_least_squares:
+            raise SeqlabError(
+                "model.fit=least_squares solves the AR(τ) on the data's units. Fix: "
+                "model.normalize=none (or auto)."
+            )
+        self.scores_per_series = self.spec.extra.get("metrics") == "series"
+        self.num_series_targets = len(_as_list(self.spec.extra.get("target")))
         self.val_metrics = _forecast_metrics()
         self.test_metrics = _forecast_metrics()
         self.test_predictions: dict[str, torch.Tensor] = {}
-        self._test_chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.test_evaluation: Any = None
+        self._test_chunks: list[tuple[torch.Tensor, ...]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, F) normalised features -> (B, horizon) normalised forecast (the mean)."""
+        if self.normalize == "window":
+            x, level, scale = self.window_stats(x)
+            return self.from_window_units(self.head(self.summary(x)), level, scale)
         return self.head(self.summary(x))
+
+    def window_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, F) -> (x normalised per window and feature, level (B, 1, F), scale (B, 1, F))."""
+        level = x.mean(dim=1, keepdim=True)
+        scale = x.std(dim=1, keepdim=True, unbiased=False) + WINDOW_EPS
+        return (x - level) / scale, level, scale
+
+    def _target_stats(self, stat: torch.Tensor, width: int) -> torch.Tensor:
+        """(B, 1, F) -> (B, width): the targets' statistic per output, step-major."""
+        n = self.num_series_targets
+        return stat[:, 0, :n].repeat(1, width // n)
+
+    def from_window_units(self, v: torch.Tensor, level: torch.Tensor, scale: torch.Tensor):
+        return v * self._target_stats(scale, v.shape[1]) + self._target_stats(level, v.shape[1])
+
+    def to_window_units(self, y: torch.Tensor, level: torch.Tensor, scale: torch.Tensor):
+        width = y.shape[1]
+        return (y - self._target_stats(level, width)) / self._target_stats(scale, width)
 
     def summary(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, F) -> the backbone's output at the last step (B, output_size).
@@ -113,8 +174,29 @@ class ForecastingTask(SeqlabTask):
 
     def mean_and_log_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``model.interval=gaussian``: (mean, log σ), each (B, horizon), normalised units."""
+        if self.normalize == "window":
+            x, level, scale = self.window_stats(x)
+            h = self.summary(x)
+            mean = self.from_window_units(self.head(h), level, scale)
+            log_scale = self.scale_head(h).clamp(-10.0, 5.0)
+            return mean, log_scale + self._target_stats(scale, mean.shape[1]).log()
         h = self.summary(x)
         return self.head(h), self.scale_head(h).clamp(-10.0, 5.0)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training objective: MSE (or Gaussian NLL), in per-window units when the window
+        is normalised (so that every series weighs the same, whatever its level)."""
+        if self.normalize == "window":
+            xn, level, scale = self.window_stats(x)
+            h = self.summary(xn)
+            target = self.to_window_units(y, level, scale)
+            if self.interval:
+                return gaussian_nll(self.head(h), self.scale_head(h).clamp(-10.0, 5.0), target)
+            return F.mse_loss(self.head(h), target)
+        if self.interval:
+            mean, log_scale = self.mean_and_log_scale(x)
+            return gaussian_nll(mean, log_scale, y)
+        return F.mse_loss(self(x), y)
 
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.input_proj(x)
@@ -155,22 +237,15 @@ class ForecastingTask(SeqlabTask):
         last = x[:, -1, :n].repeat(1, y_real.shape[1] // n)  # (B, horizon * n), step-major
         return self.denormalise(last.to(y_real.dtype))
 
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch
-        if self.interval:
-            mean, log_scale = self.mean_and_log_scale(x)
-            loss = gaussian_nll(mean, log_scale, y)
-        else:
-            loss = F.mse_loss(self(x), y)
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        loss = self.loss(x, y)
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
         return loss
 
-    def _evaluate(
-        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection
-    ):
-        x, y = batch
+    def _evaluate(self, batch: tuple[torch.Tensor, ...], stage: str, metrics: MetricCollection):
+        x, y = batch[0], batch[1]
+        log_scale = None
         if self.interval:
             pred, log_scale = (t.float() for t in self.mean_and_log_scale(x))
             self.log(f"{stage}/nll", gaussian_nll(pred, log_scale, y), batch_size=x.shape[0])
@@ -178,8 +253,17 @@ class ForecastingTask(SeqlabTask):
                 self._update_coverage(pred, log_scale, y)
         else:
             pred = self(x).float()
-        loss = F.mse_loss(pred, y)
+        loss = self.loss(x, y) if self.normalize == "window" else F.mse_loss(pred, y)
+        self.log(
+            f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=x.shape[0], sync_dist=True
+        )
         pred_real, y_real = self.denormalise(pred), self.denormalise(y)
+        if stage == "test" and len(batch) > 2:  # the window rows: scored per series later
+            sigma = None if log_scale is None else log_scale.exp()
+            self._test_chunks.append((batch[2].detach(), pred.detach(), sigma))
+        if self.scores_per_series:
+            metrics["mse_norm"].update(pred, y)
+            return pred_real, y_real
         persistence = self.persistence_forecast(x, y_real)
         metrics["mse"].update(pred_real, y_real)
         metrics["mae"].update(pred_real, y_real)
@@ -192,12 +276,13 @@ class ForecastingTask(SeqlabTask):
         metrics["baseline_diracc"].update(
             torch.ones_like(y_real[:, 0]).long(), (y_real[:, 0] > 0).long()
         )
-        self.log(
-            f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=x.shape[0], sync_dist=True
-        )
         return pred_real, y_real
 
     def _log_epoch(self, stage: str, metrics: MetricCollection) -> None:
+        if self.scores_per_series:  # scored per series at test end, in the data's units
+            self.log(f"{stage}/mse_norm", metrics["mse_norm"].compute(), sync_dist=True)
+            metrics.reset()
+            return
         values = metrics.compute()
         # Skill > 0 means the model beats the random walk on this split.
         values["skill"] = 1.0 - values["mse"] / values["baseline_mse"]
@@ -212,7 +297,8 @@ class ForecastingTask(SeqlabTask):
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         pred_real, y_real = self._evaluate(batch, "test", self.test_metrics)
-        self._test_chunks.append((pred_real.detach().cpu(), y_real.detach().cpu()))
+        if len(batch) == 2:
+            self._test_chunks.append((pred_real.detach().cpu(), y_real.detach().cpu()))
 
     def on_test_epoch_start(self) -> None:
         self._test_chunks = []
@@ -232,12 +318,54 @@ class ForecastingTask(SeqlabTask):
                 self.log(f"test/{name}", metric.compute().to(self.device))
                 metric.reset()
         self._log_epoch("test", self.test_metrics)
-        preds, targets = zip(*self._test_chunks, strict=True)
-        self.test_predictions = {"pred": torch.cat(preds), "target": torch.cat(targets)}
-        self._test_chunks = []
-        # data that knows its own units and the field's baselines scores the same forecasts
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
-        hook = getattr(datamodule, "forecast_metrics", None)
-        if hook is not None and self.trainer.world_size == 1:
-            extra = hook(self.test_predictions["pred"])
-            self.log_dict({f"test/{k}": v for k, v in extra.items()})
+        chunks, self._test_chunks = self._test_chunks, []
+        if not chunks:
+            return
+        if len(chunks[0]) == 2:  # windows without rows (price series): kept for the plots
+            preds, targets = zip(*chunks, strict=True)
+            self.test_predictions = {"pred": torch.cat(preds), "target": torch.cat(targets)}
+            return
+        self._score_per_series(chunks)
+
+    def _score_per_series(self, chunks: list[tuple[torch.Tensor, ...]]) -> None:
+        """Every process's test forecasts, met again with their windows by row, scored per
+        series in the data's units (the same on one process and under DDP)."""
+        from seqlab.evaluation.forecasting import evaluate
+
+        rows = torch.cat([c[0] for c in chunks])
+        pred = torch.cat([c[1] for c in chunks])
+        sigma = torch.cat([c[2] for c in chunks]) if chunks[0][2] is not None else None
+        if self.trainer.world_size > 1:
+            rows, pred = (self.all_gather(t).flatten(0, 1) for t in (rows, pred))
+            sigma = None if sigma is None else self.all_gather(sigma).flatten(0, 1)
+        rows_np, first = np.unique(rows.cpu().numpy(), return_index=True)  # DDP pads: repeats
+        pred_np = pred.float().cpu().numpy()[first]
+        datamodule = getattr(self.trainer, "datamodule", None)
+        windows = getattr(datamodule, "forecast_windows", None)
+        if windows is None:
+            return
+        settings = getattr(datamodule, "reference_settings", {"enabled": True, "ar_order": 1})
+        model = windows.to_levels(pred_np, rows_np)
+        bounds = None
+        if sigma is not None and windows.transform != "diff":
+            spread = 1.96 * sigma.float().cpu().numpy()[first]
+            lo = windows.to_levels(pred_np - spread, rows_np)
+            bounds = (lo, windows.to_levels(pred_np + spread, rows_np))
+        evaluation = evaluate(
+            windows,
+            model,
+            rows_np,
+            references=settings["enabled"],
+            ar_order=settings["ar_order"],
+            bounds=bounds,
+        )
+        for line in evaluation.failure_lines():
+            log.warning("%s", line)
+        self.test_evaluation = evaluation
+        self.log_dict({f"test/{k}": float(v) for k, v in evaluation.metrics.items()})
+        if self.trainer.is_global_zero and self.trainer.default_root_dir:
+            from seqlab.utils.files import atomic_write_text
+
+            out = Path(self.trainer.default_root_dir) / "forecasts.csv"
+            atomic_write_text(out, evaluation.frame.to_csv(index=False))
+            log.info("forecasts written: %s (%d rows)", out, len(evaluation.frame))

@@ -4,6 +4,7 @@ The model config says what the user chose; the data's `DataSpec` says what the d
 and only here, the one is completed from the other (no task writes into its own config):
 
 - image backbones and tokenizers: ``image_size`` and ``channels`` from the images;
+- AR(τ) with ``order`` left unset (null): for forecasting the window, else the class default;
 - any backbone with a ``max_len``: left unset (null) it becomes the data's sequence length;
   set, it must be at least that long;
 - text-to-image (DALL·E): the frozen stage-1 VQ-VAE is read from ``model.tokenizer_ckpt``
@@ -47,6 +48,10 @@ def resolve(model: Any, spec: DataSpec, backbone_cls: type) -> Resolved:
     kind = kind_of(backbone_cls)
     if spec.image_shape and kind in ("image", "image_tokenizer"):
         backbone.update(image_fields(backbone, spec))
+    if "order" in params and backbone.get("order") is None:
+        backbone.update(order_field(spec))
+        if backbone["order"] is None:
+            backbone.pop("order")  # the class default
     if "max_len" in params:
         backbone.update(max_len_field(backbone, spec))
         if backbone.get("max_len") is None:
@@ -83,6 +88,14 @@ def _normalised(name: str, value: Any) -> Any:
         return tuple(value)
     except TypeError:
         return value
+
+
+def order_field(spec: DataSpec) -> dict:
+    """AR(τ) left at order=null: τ is the forecasting window (the inputs it is given), else
+    the class default."""
+    if spec.task == "forecasting" and spec.seq_len:
+        return {"order": spec.seq_len}
+    return {"order": None}
 
 
 def max_len_field(backbone: dict, spec: DataSpec) -> dict:

@@ -2,14 +2,21 @@
 
 A long-format table (time column, target column(s), optional covariates, optional group
 column for many series in one file) becomes windows of ``window`` steps -> the next
-``horizon`` values of the target(s). Everything is causal and fitted on the training split:
+``horizon`` values of the target(s). Everything is causal:
 
-- one chronological cut for every series (the same calendar times), no window crosses a split;
-- target transform ``none`` | ``log`` | ``diff`` (first differences), inverted for the metrics
+- splits as forecasters use them (`seqlab.data.series.splits`): each series' own last points
+  (``holdout``, the default for many series), rolling origins (``backtest``) or one calendar
+  cut (``calendar``, the default for one series); only targets lie in a split, inputs may
+  reach back;
+- target transform ``none`` | ``log`` | ``diff`` (first differences), inverted before scoring
   so errors are in the data's own units;
-- scaling (mean/std per column) from the training rows only;
-- the classical baselines (`seqlab.baselines.forecasts`: naive, seasonal-naive, AR(p) by
-  OLS, exponential smoothing) on exactly the test windows, next to MASE and sMAPE.
+- scaling (mean/std per column) from training rows only: per series (``scaler=series``), over
+  all series (``global``) or none;
+- the test windows go to the evaluation as :class:`ScoredWindows`, which scores them per series
+  beside the classical references (`seqlab.baselines.forecasts`).
+
+Series shorter than what one window needs are named in one line and left out; blanks before a
+series starts or after it ends are trimmed (`seqlab.data.series.table`).
 
 Bundled real series (offline, inside the ``statsmodels`` wheel): ``data=sunspots``,
 ``data=nile``, ``data=elec_equip``, ``data=co2``.
@@ -27,21 +34,17 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqlab.baselines.forecasts import (
-    BASELINES,
-    SeriesWindows,
-    classical_forecasts,
-    point_metrics,
-    seasonal_scale,
-)
 from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
+from seqlab.data.series.scored_windows import ScoredWindows
+from seqlab.data.series.splits import SPLITS, SeriesPlan, plan_series
 from seqlab.data.series.table import describe, load_series, read_frame
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)
 TRANSFORMS = ("none", "log", "diff")
+SCALERS = ("series", "global", "none")
 # data.preset -> (package, file inside it)
 PRESETS = {
     "sunspots": ("statsmodels", "datasets/sunspots/sunspots.csv"),
@@ -50,12 +53,18 @@ PRESETS = {
     "co2": ("statsmodels", "datasets/co2/co2.csv"),
 }
 SEASONS = {"MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "W": 52, "D": 7, "h": 24, "H": 24}
+SPLIT_NAMES = ("train", "val", "test")
 
 
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    more = ", …" if len(names) > shown else ""
+    return f"{len(names)} series ({', '.join(names[:shown])}{more})"
 
 
 class SeriesDataModule(SplitLoaders, L.LightningDataModule):
@@ -77,8 +86,13 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         window: int = 24,
         horizon: int = 1,
         season: int | None = None,
+        split: str = "auto",
+        test_size: int | None = None,
+        val_size: int | None = None,
+        backtest: dict | None = None,
         train_frac: float = 0.7,
         val_frac: float = 0.15,
+        scaler: str = "series",
         batch_size: int = 64,
         num_workers: int = 0,
         baselines: bool = True,
@@ -93,25 +107,41 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         self.transform = transform
         self.window, self.horizon = int(window), int(horizon)
         self.season_given = season
+        self.split = split
+        self.test_size, self.val_size = test_size, val_size
+        self.backtest = {"windows": 3, "step": None, **(backtest or {})}
         self.train_frac, self.val_frac = float(train_frac), float(val_frac)
+        self.scaler = scaler
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.baselines, self.ar_order = bool(baselines), ar_order
         self._validate()
         self.table_frequency: str | None = None
-        self.windows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._test_meta: list[tuple[str, int]] = []  # (series, first forecast index in levels)
-        self._classical: dict[str, float] | None = None
+        self.windows: dict[str, tuple[torch.Tensor, ...]] = {}
+        self.scored: dict[str, ScoredWindows] = {}
         self.save_hyperparameters(ignore=["frame"])
 
     def _validate(self) -> None:
         if not self.targets:
             raise SeqlabError("data.target is empty. Fix: name the column(s) to forecast.")
-        if self.transform not in TRANSFORMS:
-            raise SeqlabError(
-                f"data.transform={self.transform!r} is not known. Fix: one of {list(TRANSFORMS)}."
-            )
+        for name, value, known in (
+            ("transform", self.transform, TRANSFORMS),
+            ("split", self.split, SPLITS),
+            ("scaler", self.scaler, SCALERS),
+        ):
+            if value not in known:
+                raise SeqlabError(f"data.{name}={value!r} is not known. Fix: one of {list(known)}.")
         if self.window < 1 or self.horizon < 1:
             raise SeqlabError("data.window and data.horizon must be integers >= 1.")
+        for name in ("test_size", "val_size"):
+            value = getattr(self, name)
+            least = self.horizon if name == "test_size" else 0
+            if value is not None and int(value) < least:
+                raise SeqlabError(
+                    f"data.{name}={value} must be >= {least} (data.horizon={self.horizon} for "
+                    "the test). Fix: a larger value, or null for the default."
+                )
+        if int(self.backtest["windows"]) < 1 or int(self.backtest["step"] or 1) < 1:
+            raise SeqlabError("data.backtest.windows and data.backtest.step must be >= 1.")
         if not (0 < self.train_frac < 1 and 0 < self.val_frac < 1 - self.train_frac):
             raise SeqlabError(
                 f"data.train_frac={self.train_frac}, data.val_frac={self.val_frac}: need "
@@ -140,6 +170,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
             frequency=self.frequency,
             date_format=self.date_format,
             missing=self.missing,
+            targets=self.targets,
         )
 
     @property
@@ -149,71 +180,120 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         freq = (self.table_frequency or "").split("-")[0]
         return SEASONS.get(freq, 1)
 
+    @property
+    def columns(self) -> list[str]:
+        return [*self.targets, *self.features]
+
+    @property
+    def mode(self) -> str:
+        """The split in use: ``auto`` is holdout for many series, calendar for one."""
+        if self.split != "auto":
+            return self.split
+        return "holdout" if len(self.levels) > 1 else "calendar"
+
+    @property
+    def min_inputs(self) -> int:
+        """Real input steps a window needs at least (the rest of it repeats the first value)."""
+        return min(self.window, max(self.horizon, self.season, 2))
+
     def setup(self, stage: str | None = None) -> None:
         if self.windows:
             return
         table = self._table()
         self.table_frequency = table.frequency
-        levels, values = self._transformed(table)
-        cut_val, cut_test = self._cuts(values)
-        stats = self._scaling(values, cut_val)
-        self.mean, self.std = stats
-        self.levels = levels
-        splits: dict[str, list] = {"train": [], "val": [], "test": []}
-        self._test_meta, self._train_ends = [], {}
+        self.levels, values = self._transformed(table)
+        self.plans = self._plans(values)
+        self.mean, self.std = self._scaling(values)
+        shift = 1 if self.transform == "diff" else 0  # z[k] is level[k+1] - level[k]
+        rows: dict[str, list] = {split: [] for split in SPLIT_NAMES}
+        meta: list[tuple[str, int, int]] = []  # test windows: (series, origin, fit end) in levels
         for name, frame in values.items():
-            scaled = (frame[self.columns].to_numpy(np.float64) - self.mean) / self.std
-            times = frame["time"]
-            bounds = {
-                "train": (0, int((times < cut_val).sum())),
-                "val": (int((times < cut_val).sum()), int((times < cut_test).sum())),
-                "test": (int((times < cut_test).sum()), len(frame)),
-            }
-            shift = 1 if self.transform == "diff" else 0  # z[k] is level[k+1] - level[k]
-            self._train_ends[name] = bounds["train"][1] + shift
-            for split, (start, end) in bounds.items():
-                for i in range(start, end - self.window - self.horizon + 1):
-                    x = scaled[i : i + self.window]
-                    y = scaled[
-                        i + self.window : i + self.window + self.horizon, : len(self.targets)
-                    ]
-                    splits[split].append((x, y.reshape(-1)))
+            scaled = (frame[self.columns].to_numpy(np.float64) - self.mean[name]) / self.std[name]
+            plan = self.plans[name]
+            for split in SPLIT_NAMES:
+                for o in plan.origins(split):
+                    rows[split].append(self._window(scaled, o))
                     if split == "test":
-                        self._test_meta.append((name, i + self.window + shift))
-        for split, rows in splits.items():
-            if not rows:
+                        meta.append((name, o + shift, self._fit_end(plan, o) + shift))
+        for split in SPLIT_NAMES:
+            if not rows[split]:
                 raise SeqlabError(
                     f"data: the {split} split has no window of data.window={self.window} + "
-                    f"data.horizon={self.horizon} steps in any series ({describe(table)}). Fix: a "
-                    "shorter window or horizon, or more data in that split (data.train_frac, "
-                    "data.val_frac)."
+                    f"data.horizon={self.horizon} steps in any series ({describe(table)}, "
+                    f"data.split={self.mode}). Fix: a shorter window or horizon, a smaller "
+                    "data.test_size / data.val_size, or longer series."
                 )
-            x = torch.tensor(np.stack([r[0] for r in rows]), dtype=torch.float32)
-            y = torch.tensor(np.stack([r[1] for r in rows]), dtype=torch.float32)
+            x = torch.tensor(np.stack([r[0] for r in rows[split]]), dtype=torch.float32)
+            y = torch.tensor(np.stack([r[1] for r in rows[split]]), dtype=torch.float32)
             self.windows[split] = (x, y)
-        for note in table.report:
-            log.info("%s", note)
-        log.info(
-            "series: %s; windows train/val/test %s",
-            describe(table),
-            "/".join(str(len(self.windows[s][0])) for s in ("train", "val", "test")),
-        )
+        self.scored["test"] = self._scored(meta)
+        self._report(table)
 
-    @property
-    def columns(self) -> list[str]:
-        return [*self.targets, *self.features]
+    def _window(self, scaled: np.ndarray, origin: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (window, F) ending just before ``origin`` (left-padded with the first value
+        when the series is shorter) and targets (horizon * n_targets,), step-major."""
+        x = scaled[max(0, origin - self.window) : origin]
+        if len(x) < self.window:
+            x = np.concatenate([np.repeat(x[:1], self.window - len(x), axis=0), x])
+        y = scaled[origin : origin + self.horizon, : len(self.targets)]
+        return x, y.reshape(-1)
+
+    def _fit_end(self, plan: SeriesPlan, origin: int) -> int:
+        """The history a reference model is fitted on, for the test window at ``origin``:
+        the training split (calendar), everything before the test block (holdout), or
+        everything before that origin (backtest: refitted per origin)."""
+        if self.mode == "calendar":
+            return plan.train_end
+        if self.mode == "backtest":
+            return origin
+        return plan.test[0]
+
+    def _plans(self, values: dict[str, pd.DataFrame]) -> dict[str, SeriesPlan]:
+        test_size = int(self.test_size or self.horizon)
+        if self.mode == "backtest":
+            step = int(self.backtest["step"] or self.horizon)
+            test_size = self.horizon + step * (int(self.backtest["windows"]) - 1)
+        else:
+            step = 1
+        val_size = int(self.val_size if self.val_size is not None else test_size)
+        cuts = self._calendar_cuts(values) if self.mode == "calendar" else {}
+        return {
+            name: plan_series(
+                len(frame),
+                mode=self.mode,
+                window=self.window,
+                horizon=self.horizon,
+                min_inputs=self.min_inputs,
+                test_size=test_size,
+                val_size=val_size if self.mode != "backtest" else self.horizon,
+                step=step,
+                windows=int(self.backtest["windows"]),
+                cuts=cuts.get(name),
+            )
+            for name, frame in values.items()
+        }
+
+    def _calendar_cuts(self, values: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+        """The same calendar cut for every series (train_frac / val_frac of the time axis)."""
+        times = np.sort(pd.unique(pd.concat([v["time"] for v in values.values()])))
+        n = len(times)
+        cut_val = times[int(n * self.train_frac)]
+        cut_test = times[int(n * (self.train_frac + self.val_frac))]
+        return {
+            name: (int((frame["time"] < cut_val).sum()), int((frame["time"] < cut_test).sum()))
+            for name, frame in values.items()
+        }
 
     def _transformed(self, table) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-        """(levels in the data's units, model values after the target transform) per series."""
-        levels, values = {}, {}
+        """(levels in the data's units, model values after the target transform) per series;
+        series too short for one window are named and left out."""
+        levels, values, short = {}, {}, []
+        need = self.min_inputs + self.horizon + (1 if self.transform == "diff" else 0)
         for name, frame in table.series.items():
             label = f"series {name!r}" if self.group_column else "the series"
-            need = self.window + self.horizon + (1 if self.transform == "diff" else 0)
             if len(frame) < need:
-                raise SeqlabError(
-                    f"data: {label} has {len(frame)} steps, fewer than data.window + data.horizon "
-                    f"({need}). Fix: a shorter window/horizon, or drop that series."
-                )
+                short.append(name)
+                continue
             out = frame.copy()
             if self.transform == "log":
                 bad = (frame[self.targets] <= 0).any(axis=1)
@@ -228,27 +308,91 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
                 out[self.targets] = frame[self.targets].diff()
                 out = out.iloc[1:].reset_index(drop=True)
             levels[name], values[name] = frame, out
+        if short:
+            message = (
+                f"{_names(short)} shorter than {need} steps (data.horizon plus "
+                f"{self.min_inputs} inputs{' plus 1 for diff' if self.transform == 'diff' else ''})"
+            )
+            if not levels:
+                raise SeqlabError(
+                    f"data: every series is too short: {message}. Fix: a shorter data.window "
+                    "/ data.horizon, or longer series."
+                )
+            table.report.append(f"{message}: left out")
         return levels, values
 
-    def _cuts(self, values: dict[str, pd.DataFrame]):
-        """The same calendar cut for every series (train_frac / val_frac of the time axis)."""
-        times = np.sort(pd.unique(pd.concat([v["time"] for v in values.values()])))
-        n = len(times)
-        return times[int(n * self.train_frac)], times[int(n * (self.train_frac + self.val_frac))]
+    def _scaling(
+        self, values: dict[str, pd.DataFrame]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Mean and std per column from training rows only: per series, pooled, or none."""
+        width = len(self.columns)
+        train = {
+            name: frame[self.columns].to_numpy(np.float64)[: max(self.plans[name].train_end, 1)]
+            for name, frame in values.items()
+        }
+        if self.scaler == "none":
+            ones = {name: (np.zeros(width), np.ones(width)) for name in values}
+        elif self.scaler == "global":
+            pooled = np.concatenate(list(train.values()))
+            stats = (pooled.mean(axis=0), pooled.std(axis=0))
+            ones = {name: stats for name in values}
+        else:
+            ones = {name: (rows.mean(axis=0), rows.std(axis=0)) for name, rows in train.items()}
+        mean = {name: m for name, (m, _) in ones.items()}
+        std = {name: np.where(np.isfinite(s) & (s > 0), s, 1.0) for name, (_, s) in ones.items()}
+        return mean, std
 
-    def _scaling(self, values: dict[str, pd.DataFrame], cut_val) -> tuple[np.ndarray, np.ndarray]:
-        train = np.concatenate(
-            [v.loc[v["time"] < cut_val, self.columns].to_numpy(np.float64) for v in values.values()]
+    def _scored(self, meta: list[tuple[str, int, int]]) -> ScoredWindows:
+        n = len(self.targets)
+        return ScoredWindows(
+            series=[m[0] for m in meta],
+            origins=np.array([m[1] for m in meta], dtype=np.int64),
+            fit_ends=np.array([m[2] for m in meta], dtype=np.int64),
+            levels={k: f[self.targets].to_numpy(np.float64) for k, f in self.levels.items()},
+            times={k: f["time"].to_numpy() for k, f in self.levels.items()},
+            mean={k: v[:n] for k, v in self.mean.items()},
+            std={k: v[:n] for k, v in self.std.items()},
+            targets=list(self.targets),
+            horizon=self.horizon,
+            season=self.season,
+            transform=self.transform,
         )
-        mean, std = train.mean(axis=0), train.std(axis=0)
-        return mean, np.where(std > 0, std, 1.0)
+
+    def _report(self, table) -> None:
+        untested = [name for name, plan in self.plans.items() if not plan.test]
+        if untested:
+            table.report.append(
+                f"{_names(untested)} too short for a test window after data.window: "
+                "trained on, not tested"
+            )
+        constant = [
+            name
+            for name, frame in self.levels.items()
+            if (frame[self.targets].nunique() <= 1).any()
+        ]
+        if constant:
+            table.report.append(
+                f"{_names(constant)} constant: MASE is undefined there (scored by MAE and sMAPE)"
+            )
+        for note in table.report:
+            log.info("%s", note)
+        log.info(
+            "series: %s; split %s; windows train/val/test %s",
+            describe(table),
+            self.mode,
+            "/".join(str(len(self.windows[s][0])) for s in SPLIT_NAMES),
+        )
 
     # ------------------------------------------------------------------ spec and loaders
     @property
     def spec(self) -> DataSpec:
         n = len(self.targets)
-        mean = np.tile(self.mean[:n], self.horizon).tolist()  # (horizon * n,) step-major
-        std = np.tile(self.std[:n], self.horizon).tolist()
+        one = next(iter(self.mean))
+        # the global scaler's statistics map model units to the data's units for every series;
+        # per-series scaling is undone by the evaluation (ScoredWindows), so the task sees 0/1
+        pooled = self.scaler == "global" and self.transform == "none"
+        mean = np.tile(self.mean[one][:n] if pooled else np.zeros(n), self.horizon).tolist()
+        std = np.tile(self.std[one][:n] if pooled else np.ones(n), self.horizon).tolist()
         return DataSpec(
             task="forecasting",
             num_features=len(self.columns),
@@ -259,11 +403,16 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
                 "target": self.targets,
                 "target_mean": mean,
                 "target_std": std,
-                # persistence in model units: the last input value of each target (levels),
-                # or no change (differences)
                 "persistence": "zero" if self.transform == "diff" else "last",
+                "metrics": "series",
+                # per-window normalisation suits series of any level (model.normalize=auto)
+                "normalize": "window",
                 "frequency": self.table_frequency,
                 "season": self.season,
+                "horizon": self.horizon,
+                "transform": self.transform,
+                "scaler": self.scaler,
+                "split": self.mode,
                 "data_fingerprint": self.fingerprint(),
             },
         )
@@ -273,52 +422,24 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         return hashlib.sha1(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()[:16]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        dataset = TensorDataset(*self.windows[split])
+        x, y = self.windows[split]
+        # evaluation batches carry each window's row, so forecasts meet their series and
+        # origin again after any sampler (partial tests, DDP)
+        tensors = (x, y) if split == "train" else (x, y, torch.arange(len(x)))
         return make_loader(
-            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers
+            TensorDataset(*tensors),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
         )
 
-    # ------------------------------------------------------------------ evaluation
-    def forecast_metrics(self, pred: torch.Tensor) -> dict[str, float]:
-        """Test forecasts (N, horizon * targets) in model units (denormalised, transformed)
-        -> MAE/RMSE/MASE/sMAPE in the data's units, next to the classical baselines."""
-        if len(pred) != len(self._test_meta):
-            return {}  # a partial test (limit_test_batches): windows do not line up
-        n = len(self.targets)
-        pred = pred.detach().double().cpu().numpy().reshape(len(pred), self.horizon, n)
-        model, truth, scale = [], [], []
-        classical: dict[str, list] = {name: [] for name in BASELINES}
-        for j, target in enumerate(self.targets):
-            for name, level_frame in self.levels.items():
-                rows = [k for k, (s, _) in enumerate(self._test_meta) if s == name]
-                if not rows:
-                    continue
-                level = level_frame[target].to_numpy(np.float64)
-                origins = np.array([self._test_meta[k][1] for k in rows])
-                windows = SeriesWindows(level, self._train_ends[name], origins, self.horizon)
-                model.append(self._to_level(pred[rows, :, j], level, origins))
-                truth.append(windows.targets())
-                scale.append(
-                    np.full(len(rows), seasonal_scale(level[: windows.train_end], self.season))
-                )
-                if self.baselines:
-                    order = self.ar_order or min(self.window, max(self.season, 1) + 1)
-                    for key, values in classical_forecasts(windows, self.season, order).items():
-                        classical[key].append(values)
-        y, s = np.concatenate(truth), np.concatenate(scale)
-        metrics = {
-            f"{k}_units" if k in ("mae", "rmse") else k: v
-            for k, v in point_metrics(y, np.concatenate(model), s).items()
-        }
-        for key, parts in classical.items():
-            if parts and len(parts) == len(truth):
-                for metric, value in point_metrics(y, np.concatenate(parts), s).items():
-                    metrics[f"baseline_{key}_{metric}"] = value
-        return metrics
+    @property
+    def forecast_windows(self) -> ScoredWindows | None:
+        """The test windows with what scoring them takes (read by the forecasting task)."""
+        return self.scored.get("test")
 
-    def _to_level(self, pred: np.ndarray, level: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        if self.transform == "log":
-            return np.exp(pred)
-        if self.transform == "diff":
-            return level[origins - 1][:, None] + np.cumsum(pred, axis=1)
-        return pred
+    @property
+    def reference_settings(self) -> dict[str, Any]:
+        """Which reference forecasts fit this data, and their settings."""
+        order = self.ar_order or min(self.window, max(self.season, 1) + 1)
+        return {"enabled": self.baselines, "ar_order": int(order)}

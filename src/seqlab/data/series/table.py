@@ -11,7 +11,12 @@ refused with the column and the fix, or handled as configured and reported at st
 - gaps and missing values (``data.missing``): ``refuse`` (the default), ``ffill``,
   ``interpolate`` (linear) or ``drop`` (rows with a missing value are removed, so windows
   may span the gap); gaps are read against the series' frequency (``data.frequency``, or
-  inferred with pandas when absent).
+  inferred with pandas when absent);
+- blanks before a series' first target value and after its last are not gaps: the series
+  starts late or stops early (a panel's ragged edges), and is trimmed to what was observed;
+- time written as statistical software exports it: quarters (``1981 Q1``), months
+  (``1939 Jan``), ISO weeks (``2020-W05``), ``YYYYMMDD`` integers, stamps with UTC offsets
+  (read as wall-clock time); ``inf`` and row counters as targets are refused.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ def load_series(
     frequency: str | None = None,
     date_format: str | None = None,
     missing: str = "refuse",
+    targets: list[str] | None = None,
 ) -> SeriesTable:
     frame.columns = [str(c).strip() for c in frame.columns]
     require_rows(frame, where)
@@ -96,26 +102,82 @@ def load_series(
                 f"{where}: column '{column}' has no values at all. Fix: choose another "
                 "data.target / data.features column."
             )
-    times = frame[time_column]
-    if pd.api.types.is_numeric_dtype(times) and not date_format:
-        frame["time"] = times.astype(float)  # years, step counts: a numeric time axis
-    else:
-        text = times.astype("Int64").astype(str) if pd.api.types.is_numeric_dtype(times) else times
-        frame["time"] = parse_dates(text, where=where, column=time_column, fmt=date_format)
+    frame["time"] = _time_axis(frame[time_column], where, time_column, date_format)
     groups = frame[group_column].astype(str) if group_column else pd.Series("series", frame.index)
     report: list[str] = []
     series: dict[str, pd.DataFrame] = {}
     inferred: str | None = frequency
+    unobserved: list[str] = []
     for name, rows in frame.groupby(groups, sort=True):
         label = f"{where}, series {name!r}" if group_column else where
-        rows = rows.reset_index(drop=True)
+        rows = _observed_span(rows.reset_index(drop=True), targets or columns)
+        if rows.empty:
+            unobserved.append(str(name))
+            continue
         _check_order(rows, label, time_column)
         rows, freq = _regular(rows, label, frequency, columns)
         inferred = inferred or freq
         rows, notes = _fill(rows, label, columns, missing)
         report += notes
         series[str(name)] = rows[["time", *columns]].reset_index(drop=True)
+    if unobserved:
+        report.append(f"{where}: {_names(unobserved)} have no target value at all: left out")
+    if not series:
+        raise SeqlabError(
+            f"{where}: no series has a value in {targets or columns}. Fix: check data.target."
+        )
+    _refuse_row_counters(series, targets or columns, where)
     return SeriesTable(series=series, columns=list(columns), frequency=inferred, report=report)
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """'3 series (a, b, c)' or '40 series (a, b, c, d, e, …)'."""
+    more = ", …" if len(names) > shown else ""
+    return f"{len(names)} series ({', '.join(names[:shown])}{more})"
+
+
+def _time_axis(times: pd.Series, where: str, column: str, date_format: str | None) -> pd.Series:
+    """Dates (any one format, quarters, months, weeks, YYYYMMDD integers) or a numeric axis."""
+    if pd.api.types.is_numeric_dtype(times) and not date_format:
+        if _looks_like_yyyymmdd(times):
+            text = times.astype("Int64").astype(str)
+            return parse_dates(text, where=where, column=column, fmt="%Y%m%d")
+        return times.astype(float)  # years, step counts: a numeric time axis
+    text = times.astype("Int64").astype(str) if pd.api.types.is_numeric_dtype(times) else times
+    return parse_dates(text, where=where, column=column, fmt=date_format)
+
+
+def _looks_like_yyyymmdd(times: pd.Series) -> bool:
+    values = times.dropna().to_numpy(np.float64)
+    if not len(values) or (values != np.round(values)).any():
+        return False
+    if not ((values >= 1000_01_01) & (values <= 9999_12_31)).all():
+        return False
+    parsed = pd.to_datetime(values.astype(np.int64).astype(str), format="%Y%m%d", errors="coerce")
+    return not parsed.isna().any()
+
+
+def _observed_span(rows: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
+    """Rows from the first to the last observed target value: blanks before a series starts
+    and after it ends mean "not observed (yet / any more)", not gaps."""
+    seen = rows[targets].notna().any(axis=1).to_numpy()
+    if not seen.any():
+        return rows.iloc[:0]
+    first, last = int(seen.argmax()), len(seen) - int(seen[::-1].argmax())
+    return rows.iloc[first:last].reset_index(drop=True)
+
+
+def _refuse_row_counters(series: dict[str, pd.DataFrame], targets: list[str], where: str) -> None:
+    """A target that counts up by exactly 1 every step in every series is a row number or an
+    ID column, not something to forecast."""
+    for column in targets:
+        steps = [np.diff(frame[column].to_numpy(np.float64)) for frame in series.values()]
+        steps = [d for d in steps if len(d)]
+        if steps and sum(len(d) for d in steps) >= 3 and all((d == 1).all() for d in steps):
+            raise SeqlabError(
+                f"{where}: column '{column}' counts up by exactly 1 at every step (a row number "
+                "or an ID, not a measurement). Fix: set data.target to the column to forecast."
+            )
 
 
 def _check_order(rows: pd.DataFrame, label: str, time_column: str) -> None:

@@ -8,6 +8,8 @@ file, the column, the first offending row (1-based data row, header excluded) an
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -29,12 +31,26 @@ DATE_FORMATS = (
     "%Y%m%d",
     "%d.%m.%y",
     "%m/%d/%y",
+    # months as statistical software exports them: 1939 Jan, Jan 1939, 1939-Jan
+    "%Y %b",
+    "%b %Y",
+    "%Y-%b",
+    "%Y %B",
+    "%B %Y",
 )
+# periods pandas' formats cannot read: quarters (1981 Q1, 1981Q1, 1981-Q1) and ISO weeks
+QUARTER = re.compile(r"^(\d{4})\s*-?\s*[Qq]([1-4])$")
+ISO_WEEK = re.compile(r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$")
+# a UTC offset at the end of a timestamp with a time of day: 2021-03-28T01:00:00+01:00, ...Z
+UTC_OFFSET = re.compile(r"(?<=\d[T ]\d\d:\d\d)(:\d\d(?:\.\d+)?)?(Z|[+-]\d\d:?\d\d)$")
 
 
 def parse_dates(values: pd.Series, *, where: str, column: str, fmt: str | None = None):
-    """``values`` as datetime64 with one format for every row, or a clear error."""
-    text = values.astype(str).str.strip()
+    """``values`` as datetime64 with one format for every row, or a clear error.
+
+    Quarters and ISO weeks become the first day of their period; timestamps that carry UTC
+    offsets (which change across daylight saving) are read as their local wall-clock time."""
+    text = _periods_as_dates(values.astype(str).str.strip())
     if fmt:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         _no_missing_dates(parsed, text, where, column, f"data.date_format={fmt!r}")
@@ -65,6 +81,30 @@ def parse_dates(values: pd.Series, *, where: str, column: str, fmt: str | None =
                 f"data.date_format (e.g. data.date_format='{first_format}')."
             )
     return first
+
+
+def _periods_as_dates(text: pd.Series) -> pd.Series:
+    """Quarter and ISO-week labels as ISO dates; UTC offsets dropped (wall-clock time)."""
+    if text.empty:
+        return text
+    quarters = text.str.extract(QUARTER)
+    if quarters.notna().all(axis=None):
+        months = (quarters[1].astype(int) - 1) * 3 + 1
+        return quarters[0] + "-" + months.map("{:02d}".format) + "-01"
+    weeks = text.str.extract(ISO_WEEK)
+    if weeks[[0, 1]].notna().all(axis=None):
+        return pd.Series(
+            [
+                date.fromisocalendar(
+                    int(y), int(w), int(d) if isinstance(d, str) else 1
+                ).isoformat()
+                for y, w, d in weeks.itertuples(index=False)
+            ],
+            index=text.index,
+        )
+    if all(UTC_OFFSET.search(value) for value in text):
+        return text.str.replace(UTC_OFFSET, lambda m: m.group(1) or "", regex=True)
+    return text
 
 
 def _no_missing_dates(parsed, text, where: str, column: str, setting: str) -> None:
@@ -98,6 +138,18 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], where: str) -> pd.D
                 f"at data row {row + 1}. Fix: correct or remove that row."
             )
         frame[column] = converted
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column].to_numpy(np.float64)
+        infinite = np.isinf(values)
+        if infinite.any():
+            row = int(infinite.argmax())
+            raise SeqlabError(
+                f"{where}: column '{column}' has an infinite value ({values[row]:g}) at data row "
+                f"{row + 1} ({int(infinite.sum())} such row(s)). Fix: correct or blank those cells "
+                "(blanks follow data.missing)."
+            )
     return frame
 
 
