@@ -41,8 +41,8 @@ def test_coefficients_equal_statsmodels_autoreg_on_the_training_split(tmp_path):
     dm = instantiate(cfg.data, _convert_="all")
     dm.setup("fit")
     level = dm.levels["series"]["SUNACTIVITY"].to_numpy(np.float64)
-    z = (level - dm.mean[0]) / dm.std[0]  # the model's normalised units
-    fitted = AutoReg(z[: dm._train_ends["series"]], lags=4, trend="c").fit()
+    z = (level - dm.mean["series"][0]) / dm.std["series"][0]  # the model's normalised units
+    fitted = AutoReg(z[: dm.plans["series"].train_end], lags=4, trend="c").fit()
     phi = fitted.params[1:]  # lag 1 (newest) first
 
     # the task's map from the last 4 inputs to the forecast: head ∘ AR ∘ projection
@@ -62,3 +62,28 @@ def test_least_squares_needs_a_linear_ar(tmp_path):
     cfg = compose_config("train", [*RUN, "model.backbone.hidden_size=8"], tmp_path)
     with pytest.raises(SeqlabError, match=r"needs model=ar with model\.backbone\.hidden_size=0"):
         run(cfg)
+
+
+def test_ar_order_follows_the_forecasting_window_unless_set(tmp_path):
+    from hydra.utils import instantiate
+
+    from seqlab.tasks.registry import build_task
+
+    def built(overrides: list[str]):
+        cfg = compose_config("train", ["data=sunspots", "model=ar", *overrides], tmp_path)
+        dm = instantiate(cfg.data, _convert_="all")
+        dm.setup("fit")
+        return build_task(cfg.model, dm.spec)
+
+    assert built(["data.window=12"]).backbone.order == 12  # AR(τ) with τ = the window
+    assert built(["data.window=12", "model.backbone.order=3"]).backbone.order == 3
+
+
+def test_least_squares_in_window_units_is_the_exact_normalised_ar(tmp_path):
+    from seqlab.cli.train import run
+
+    out = tmp_path / "run"
+    run(compose_config("train", [*RUN, "model.normalize=window"], out))
+    test = json.loads((out / "summary.json").read_text())["test"]
+    # the normalised AR(4) still forecasts sunspots better than the random walk
+    assert test["test/mase"] < test["test/baseline_naive_mase"]

@@ -113,11 +113,6 @@ class ForecastingTask(SeqlabTask):
         if normalize == "auto":
             normalize = "none" if self.solves_least_squares else self.spec.extra.get("normalize")
         self.normalize = normalize or "none"
-        if self.normalize == "window" and self.solves_least_squares:
-            raise SeqlabError(
-                "model.fit=least_squares solves the AR(τ) on the data's units. Fix: "
-                "model.normalize=none (or auto)."
-            )
         self.scores_per_series = self.spec.extra.get("metrics") == "series"
         self.num_series_targets = len(_as_list(self.spec.extra.get("target")))
         self.val_metrics = _forecast_metrics()

@@ -6,7 +6,9 @@ last τ steps of each window (oldest first), Y the next ``horizon`` targets. Sol
 before training and written into the task's three linear maps (input projection, AR map,
 head) so that the task computes exactly x̂ = [x_{t−τ+1}, …, x_t]·β + b. With
 ``data.window = model.backbone.order`` the samples are those statsmodels' ``AutoReg`` uses,
-and the coefficients agree with it (tested).
+and the coefficients agree with it (tested). With ``model.normalize=window`` the same regression
+runs in each window's own units (inputs and targets less the window's mean, over its standard
+deviation), the exact linear AR of the normalised task.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def solve_ar_least_squares(task: Any, loader: Any) -> torch.Tensor:
         )
     rows, targets = [], []
     for x, y, *_ in loader:
+        if task.normalize == "window":
+            x, level, scale = task.window_stats(x)
+            y = task.to_window_units(y, level, scale)
         if x.shape[1] < order:
             raise SeqlabError(
                 f"model.fit=least_squares: data.window ({x.shape[1]}) is shorter than "
