@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from seqlab.baselines.forecasts import (
     SeriesWindows,
