@@ -437,6 +437,42 @@ def forecast_figure(split, pred: np.ndarray, true: np.ndarray, max_points: int):
     return fig
 
 
+def series_forecast_figure(panels: list[dict], reference: str | None):
+    """One panel per chosen series (e.g. worst, median and best by MASE): the history before
+    the last origin, the actual values after it, the model's forecast from that origin with
+    its interval when there is one, and the best reference's forecast.
+
+    Each panel: ``title``, ``history_time``/``history`` (arrays), ``time``, ``actual``,
+    ``model``, optional ``lo``/``hi`` and ``reference`` (arrays over the horizon)."""
+    matplotlib_headless()
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        ax.plot(panel["history_time"], panel["history"], color="0.35", lw=0.9, label="history")
+        ax.plot(panel["time"], panel["actual"], color="black", lw=1.2, marker=".", label="actual")
+        ax.plot(panel["time"], panel["model"], color="tab:blue", lw=1.2, marker=".", label="model")
+        if panel.get("lo") is not None:
+            ax.fill_between(
+                panel["time"], panel["lo"], panel["hi"], color="tab:blue", alpha=0.2, label="95%"
+            )
+        if panel.get("reference") is not None:
+            ax.plot(
+                panel["time"],
+                panel["reference"],
+                color="tab:orange",
+                lw=1,
+                ls="--",
+                label=reference,
+            )
+        ax.axvline(panel["history_time"][-1], color="0.6", lw=0.6, ls=":")
+        ax.set_title(panel["title"], fontsize=9)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def gradient_flow_figure(steps: list[int], table: np.ndarray, model_name: str):
     """``table`` (logged steps, T) of ‖∂L_T/∂x_t‖: a heatmap (training step × time step,
     log10) and the first and last profiles."""

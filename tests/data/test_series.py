@@ -31,6 +31,7 @@ SHORT_RUN = [
     "extras.print_config=false",
     "callbacks.progress_bar=null",
     "logger=csv",
+    "callbacks.media_budget=null",
     "model.backbone.hidden_size=8",
     "model.backbone.num_layers=1",
 ]
@@ -99,6 +100,8 @@ def test_a_users_multi_series_file_trains_tests_and_evaluates_through_the_cli(
         assert 0 <= test[f"test/beats_{name}"] <= 1
     assert {"test/mase", "test/smape", "test/owa", "test/mean_rank"} <= set(test)
     assert "test/mae_units" not in test  # two series of different scales: no pooled MAE
+    # the forecast plot works for any series: worst, median and best by MASE
+    assert (tmp_path / "run" / "plots" / "forecast_test.png").stat().st_size > 10_000
     # every logged score can be recomputed from the forecasts file alone
     frame = pd.read_csv(tmp_path / "run" / "forecasts.csv")
     assert sorted(frame["series"].unique()) == ["IBM", "MSFT"]
