@@ -164,6 +164,18 @@ def export_model(
             f"({type(err).__name__}: {message}). Fix: try format="
             f"{'torchscript' if fmt == 'onnx' else 'onnx'}."
         ) from err
+    fixed = fixed_axes(path, graph) if fmt == "onnx" else {}
+    if fixed:
+        # the exporter specialised an axis (nn.RNN's recurrence is unrolled over time): verify
+        # on the batches that fit it, and on a smaller batch of the example (dynamic batch)
+        fits = [b for b in batches if all(b[0].shape[a] == n for a, n in fixed.items())]
+        batches = [*fits, tuple(t[: max(1, len(t) // 2)] for t in example)]
+        log.warning(
+            "%s: the ONNX exporter fixed %s of '%s' (torchscript keeps them dynamic)",
+            path.name,
+            ", ".join(f"axis {a} at {n}" for a, n in fixed.items()),
+            graph.inputs[0],
+        )
     diff = max_abs_difference(fmt, path, graph, batches)
     shapes = sorted({tuple(b[0].shape) for b in batches})
     if not diff <= tolerance:
@@ -181,11 +193,22 @@ def export_model(
         "batches": len(batches),
         "shapes": [list(s) for s in shapes],
         "ckpt_path": ckpt_path,
+        "fixed_axes": {graph.inputs[0]: fixed} if fixed else {},
     }
     json_path = out_dir / f"{name}.preprocessing.json"
     atomic_write_text(json_path, json.dumps(graph.preprocessing, indent=2, default=str) + "\n")
     atomic_write_text(out_dir / f"{name}.README.md", readme(graph, path, json_path, report))
     return report
+
+
+def fixed_axes(path: Path, graph: InferenceGraph) -> dict[int, int]:
+    """Axes of the first input meant to vary that the written ONNX file fixed: {axis: size}."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    wanted = graph.dynamic.get(graph.inputs[0], {})
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return {a: int(dims[a].dim_value) for a in wanted if a < len(dims) and dims[a].dim_value}
 
 
 def readme(graph: InferenceGraph, path: Path, json_path: Path, report: dict) -> str:
@@ -196,6 +219,11 @@ def readme(graph: InferenceGraph, path: Path, json_path: Path, report: dict) -> 
         for n, axes in graph.dynamic.items()
     )
     limit = f" (time at most {graph.max_len})" if graph.max_len else ""
+    for axis, size in report.get("fixed_axes", {}).get(graph.inputs[0], {}).items():
+        limit += (
+            f". **In this file axis {axis} is fixed at {size}**: the exporter unrolled the "
+            "recurrence over time (format=torchscript keeps it dynamic)"
+        )
     pre = graph.preprocessing
     classes = pre.get("class_names")
     inputs = ", ".join(f"'{n}': x" for n in graph.inputs)
