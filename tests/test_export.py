@@ -191,5 +191,5 @@ def test_vqvae_is_refused_with_the_reason(tmp_path):
 def test_unknown_format_is_refused(tmp_path):
     from seqlab.prediction.export import export_model
 
-    with pytest.raises(SeqlabError, match="format='tflite'.*Fix: format=onnx"):
+    with pytest.raises(SeqlabError, match=r"format='tflite'.*Fix: format=onnx"):
         export_model(tiny_task("gru", SERIES), "tflite", tmp_path, series_batches())

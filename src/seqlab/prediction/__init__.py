@@ -32,7 +32,9 @@ def kind_of_prediction(task: Any, spec: DataSpec, ckpt_path: str = "") -> str:
     where = f"ckpt_path: '{ckpt_path}'" if ckpt_path else "ckpt_path"
     if spec.task in ("language_modeling", "text_to_image"):
         what = "a language model" if spec.task == "language_modeling" else "a text-to-image model"
-        example = 'prompt="ROMEO:"' if spec.task == "language_modeling" else 'prompt="a handwritten 7"'
+        example = (
+            'prompt="ROMEO:"' if spec.task == "language_modeling" else 'prompt="a handwritten 7"'
+        )
         raise SeqlabError(
             f"{where} is {what}: it generates rather than labels new data. Fix: "
             f"python generate.py ckpt_path={ckpt_path or '...'} {example}"
