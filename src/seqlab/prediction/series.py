@@ -141,9 +141,10 @@ def _numeric(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
         cell = frame[columns[col]].iloc[row]
+        what = "empty (a missing value)" if pd.isna(cell) else f"{str(cell)!r}, not a number"
         raise SeqlabError(
-            f"data.path: '{path}' row {row + 2} column {columns[col]!r} is {cell!r}, not a "
-            f"number ({int(bad.sum())} such cell(s)). Fix: numbers only, no missing values "
+            f"data.path: '{path}' row {row + 2} column {columns[col]!r} is {what} "
+            f"({int(bad.sum())} such cell(s)). Fix: numbers only, no missing values "
             "(fill or drop them before predicting)."
         )
     return values.to_numpy(np.float64)
@@ -187,7 +188,7 @@ def read_long_csv(path: Path, cfg: Any, spec: DataSpec) -> NewSeries:
             row = int(np.flatnonzero(duplicated.to_numpy())[0])
             raise SeqlabError(
                 f"data.path: '{path}' row {row + 2}: series {keys.iloc[row]!r} has two rows at "
-                f"{time_col}={frame[time_col].iloc[row]!r}. Fix: one row per series and step."
+                f"{time_col}={frame[time_col].iloc[row]}. Fix: one row per series and step."
             )
         order = order.sort_values(["time", "row"], kind="stable")
     ids, series, labels = [], [], []
