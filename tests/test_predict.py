@@ -384,3 +384,36 @@ def test_forecasting_goes_to_its_own_module_by_name(monkeypatch):
     spec = DataSpec(task="forecasting", num_features=1, num_targets=3)
     assert predict(object(), spec, OmegaConf.create({})) == "table"
     assert calls == ["forecasting"]
+
+
+# ---------------------------------------------------------------------- card and export
+def test_run_folder_has_a_model_card_matching_its_summary(vowels):
+    summary = vowels[0]
+    card = (Path(summary["run_dir"]) / "model_card.md").read_text()
+    acc, base = summary["test"]["test/acc"], summary["test"]["test/baseline_majority_acc"]
+    assert f"| `test/acc` | {acc:.4g} | `baseline_majority_acc` | {base:.4g} |" in card
+    assert f"{summary['global_step']} optimiser steps" in card
+    assert summary["provenance"]["code"]["commit"] in card
+    assert summary["hardware"]["cores"] and f"cores {summary['hardware']['cores']}" in card
+
+
+def test_exported_onnx_reproduces_predict_from_a_numpy_script(vowels, tmp_path):
+    """export.py on the trained checkpoint (verified on the new file's series), then only
+    onnxruntime and numpy: each series' probabilities are predict.py's."""
+    import onnxruntime as ort
+
+    from seqlab.cli.export import run as export
+
+    _, ckpt, new, _ = vowels
+    cfg = compose_config("export", [f"ckpt_path={ckpt}", f"data.path={new}"], tmp_path / "x")
+    report = export(cfg)
+    assert report["max_abs_diff"] <= 1e-5 and len(report["shapes"]) >= 3
+    table = run_predict(tmp_path / "p", ckpt, f"data.path={new}")
+    values, _ = ts_series(new)
+    # the script a user writes: raw values in, probabilities out
+    session = ort.InferenceSession(report["path"])
+    probs = np.concatenate(
+        [session.run(["probabilities"], {"series": v[None].astype(np.float32)})[0] for v in values]
+    )
+    expected = table["probability"].to_numpy().reshape(len(values), -1)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
