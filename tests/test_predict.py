@@ -417,3 +417,51 @@ def test_exported_onnx_reproduces_predict_from_a_numpy_script(vowels, tmp_path):
     )
     expected = table["probability"].to_numpy().reshape(len(values), -1)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+@pytest.mark.slow  # a language model trained a few steps, then two subprocesses
+def test_language_model_checkpoint_cli_points_to_generate_and_exports(tmp_path):
+    """predict.py on a GPT checkpoint: one line with the generate.py command, exit status 2;
+    export.py verifies its graph on the test split rebuilt from the stored data config."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    summary = train_summary(
+        tmp_path / "lm",
+        *SHORT,
+        *TINY,
+        "experiment=gpt_shakespeare",
+        "model.backbone.num_heads=2",
+        "trainer.limit_test_batches=2",
+        "trainer.val_check_interval=3",
+    )
+    ckpt = summary["last_checkpoint"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+
+    def cli(script: str, *args: str):
+        return subprocess.run(
+            [sys.executable, str(ROOT / script), *args, f"paths.log_dir={tmp_path / 'logs'}"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    result = cli("predict.py", f"ckpt_path={ckpt}", "data.path=anything.txt")
+    assert result.returncode == 2  # bad input (seqlab.cli.errors)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"Fix: python generate.py ckpt_path={ckpt} prompt=" in errors[0]
+    assert not list((tmp_path / "logs").rglob("predictions.csv"))
+
+    result = cli("export.py", f"ckpt_path={ckpt}", "format=torchscript")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (report,) = (tmp_path / "logs").rglob("export_summary.json")
+    report = json.loads(report.read_text())
+    assert report["max_abs_diff"] <= 1e-5
+    assert len({s[1] for s in report["shapes"]}) >= 2  # two lengths through one graph
