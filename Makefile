@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format bench gpu-check dalle clean-logs
+.PHONY: help install train predict test test-all lint format bench gpu-check dalle clean-logs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(PY):
 # torch first, pinned, so the project's range never resolves to another (multi-GB) build.
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,sweeps]"
+	$(PY) -m pip install --quiet -e ".[dev,sweeps,export]"
 	# the UCR/UEA archive's data files ship in aeon's wheel; --no-deps: only its data is read
 	# (its numba stack would re-pin numpy/pandas), see seqlab/data/series/ucr.py
 	$(PY) -m pip install --quiet --no-deps "$(AEON)"
@@ -31,6 +31,10 @@ install: $(STAMP)  ## create .venv and install seqlab (torch first)
 
 train: $(STAMP)  ## train the default experiment (model=lstm data=stocks)
 	$(PY) train.py $(ARGS)
+
+# e.g. make predict ARGS="ckpt_path=logs/.../checkpoints/last.ckpt data.path=new.ts"
+predict: $(STAMP)  ## labels/forecasts for new data from a checkpoint (README "Use what you trained")
+	$(PY) predict.py $(ARGS)
 
 test: $(STAMP)  ## run the default test suite (offline, < 5 min on 2 cores)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)

@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "startup": "train.py --help and time to the first training step",
     "data_pipeline": "train loaders alone vs the model's step rate",
     "nanogpt_style": "seqlab vs a nanoGPT-style single-file trainer (same GPT and tokens)",
+    "prediction": "batch prediction (series/s, images/s) vs a plain torch loop",
 }
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 

@@ -223,6 +223,9 @@ def _log_header(cfg: DictConfig, task, trainer, output_dir: Path) -> dict[str, A
 
 def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict, clock) -> None:
     """summary.json beside the run, and the final test metrics into the W&B run."""
+    import time
+
+    from seqlab.cli.model_card import hardware, write_model_card
     from seqlab.tracking import announce_wandb, wandb_loggers
 
     if not trainer.is_global_zero:
@@ -244,9 +247,13 @@ def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict
         "data_fingerprint": spec.extra.get("data_fingerprint"),
         "provenance": header["provenance"],
         "startup_s": clock.breakdown(),
+        "wall_s": round(time.time() - clock.start, 1),
+        "hardware": hardware(),
     }
     write_json_atomic(output_dir / "summary.json", summary)
+    card = write_model_card(output_dir, summary, OmegaConf.to_container(cfg, resolve=True))
     for logger in wandb_loggers(trainer):
+        logger.experiment.save(str(card), base_path=str(output_dir), policy="now")
         logger.experiment.summary.update({f"final/{k}": v for k, v in metrics["test"].items()})
         announce_wandb(logger)
 

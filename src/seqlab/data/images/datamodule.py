@@ -121,6 +121,9 @@ class ImageDataModule(L.LightningDataModule):
 
     source = ""
     hflip_default = False
+    # the largest raw pixel value (8-bit images: 255; sklearn's digits: 16): new images are
+    # scaled to it before the training normalisation (seqlab.prediction.images)
+    pixel_max = 255.0
 
     def __init__(
         self,
@@ -199,6 +202,7 @@ class ImageDataModule(L.LightningDataModule):
             "source": self.source,
             "mean": self.mean,
             "std": self.std,
+            "pixel_max": float(self.pixel_max),
             "majority_class": majority,
             "split_sizes": {name: len(split) for name, split in self.splits.items()},
             "class_counts": counts,
@@ -268,6 +272,7 @@ class DigitsDataModule(ImageDataModule):
     """scikit-learn's bundled 8×8 digits: 1,797 images, 10 classes, pixel values 0–16."""
 
     source = "sklearn digits"
+    pixel_max = 16.0
 
     def __init__(
         self,

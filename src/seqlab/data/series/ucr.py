@@ -251,6 +251,11 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         extra = {
             "variable_length": len(self.lengths) > 1,
             "lengths": [self.lengths[0], self.lengths[-1]],
+            # what prediction on new series needs (seqlab.prediction.series): the per-channel
+            # standardisation of the training part and the shortest training series
+            "channel_mean": [float(v) for v in self.mean],
+            "channel_std": [float(v) for v in self.std],
+            "train_min_length": int(min(len(s) for s in train.series)),
         }
         for split in ("val", "test") if len(self.splits["val"]) else ("test",):
             labels = self.splits[split].labels

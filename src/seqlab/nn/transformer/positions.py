@@ -16,10 +16,10 @@ def sinusoidal_encoding(positions: Tensor, dim: int, dtype: torch.dtype = torch.
     """
     two_i = torch.arange(0, dim, 2, device=positions.device, dtype=dtype)
     angles = positions.to(dtype)[:, None] / 10000.0 ** (two_i / dim)  # (T, ceil(dim/2))
-    pe = torch.empty(len(positions), dim, device=positions.device, dtype=dtype)
-    pe[:, 0::2] = torch.sin(angles)
-    pe[:, 1::2] = torch.cos(angles[:, : dim // 2])
-    return pe
+    # sin at even, cos at odd features: interleaved, no Python length (an exported or traced
+    # graph keeps T dynamic)
+    pe = torch.stack((torch.sin(angles), torch.cos(angles)), dim=-1)  # (T, ceil(dim/2), 2)
+    return pe.flatten(-2)[:, :dim]
 
 
 class SinusoidalPositionalEncoding(nn.Module):
