@@ -413,6 +413,18 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
                 "transform": self.transform,
                 "scaler": self.scaler,
                 "split": self.mode,
+                # what predict.py needs to read a new file the way training read this one
+                "table": {
+                    "time_column": self.time_column,
+                    "group_column": self.group_column,
+                    "features": self.features,
+                    "date_format": self.date_format,
+                    "missing": self.missing,
+                    "window": self.window,
+                    "min_inputs": self.min_inputs,
+                    "global_mean": self.mean[one].tolist() if self.scaler == "global" else None,
+                    "global_std": self.std[one].tolist() if self.scaler == "global" else None,
+                },
                 "data_fingerprint": self.fingerprint(),
             },
         )
