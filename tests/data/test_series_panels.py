@@ -164,3 +164,26 @@ def test_a_constant_series_is_named_and_scored_without_mase(caplog):
         dm = _setup(frame)
     assert any("1 series (b) constant" in r.getMessage() for r in caplog.records)
     assert dm.std["b"][0] == 1.0  # no division by zero in the scaler
+
+
+def test_a_twelve_year_monthly_series_trains_with_the_default_window():
+    from seqlab.data.package_files import package_file
+
+    path = package_file("aeon", "datasets/data/Airline/Airline.csv", field="test", hint="")
+    dm = SeriesDataModule(path=str(path), time_column="Date", target="Passengers")
+    dm.setup("fit")  # 144 months, data.window=24: validation windows reach back into training
+    assert dm.window == 24 and dm.mode == "calendar"
+    assert all(len(dm.windows[s][0]) > 0 for s in ("train", "val", "test"))
+
+
+def test_a_backtest_scores_every_origin_and_their_mean():
+    from seqlab.evaluation.forecasting import evaluate
+
+    dm = _setup(_panel({"a": (0, 60), "b": (10, 60)}), split="backtest")
+    windows = dm.forecast_windows
+    rows = np.arange(len(windows))
+    perfect = dm.windows["test"][1].double().numpy()
+    noisy = perfect + np.random.default_rng(0).normal(0, 0.1, perfect.shape)
+    metrics = evaluate(windows, windows.to_levels(noisy, rows), rows).metrics
+    per_origin = [metrics[f"origin_{k}_mase"] for k in range(3)]
+    assert metrics["mase"] == pytest.approx(np.mean(per_origin), rel=1e-6)  # 3 origins each

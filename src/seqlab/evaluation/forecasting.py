@@ -191,6 +191,11 @@ def evaluate(
         windows, model, rows, references=references, ar_order=ar_order, bounds=bounds
     )
     metrics, table = score(frame)
+    if windows.backtest:  # rolling origins: the scores at the k-th origin of every series
+        k = frame.groupby("series")["origin"].rank(method="dense").astype(int) - 1
+        for number, part in frame.groupby(k.to_numpy()):
+            scores, _ = score(part)
+            metrics |= {f"origin_{number}_{m}": scores[m] for m in ("mase", "smape") if m in scores}
     if bounds is not None:
         inside = (frame["actual"] >= frame["lo"]) & (frame["actual"] <= frame["hi"])
         metrics["coverage_interval"] = float(inside.mean())

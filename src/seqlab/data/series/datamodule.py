@@ -356,6 +356,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
             horizon=self.horizon,
             season=self.season,
             transform=self.transform,
+            backtest=self.mode == "backtest",
         )
 
     def _report(self, table) -> None:

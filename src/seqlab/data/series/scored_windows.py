@@ -26,6 +26,7 @@ class ScoredWindows:
     horizon: int
     season: int
     transform: str  # none | log | diff
+    backtest: bool = False  # rolling origins: scores per origin as well
 
     def __len__(self) -> int:
         return len(self.series)
