@@ -33,6 +33,7 @@ MODELS = {
     "ar": ["model=ar"],
     "lstm": ["model=lstm"],
     "gru": ["model=gru"],
+    "dlinear": ["model=dlinear"],
 }
 REFERENCES = ["naive", "seasonal_naive", "naive2", "ar", "ets"]
 
@@ -109,7 +110,9 @@ def run(overrides: list[str], out: Path) -> tuple[dict, float]:
     command = [sys.executable, str(ROOT / "train.py"), *overrides, "logger=csv"]
     command += ["extras.print_config=false", "callbacks.progress_bar=null", f"hydra.run.dir={out}"]
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(overrides)} failed:\n{done.stderr[-2000:]}")
     return json.loads((out / "summary.json").read_text())["test"], time.perf_counter() - start
 
 
