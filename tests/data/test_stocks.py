@@ -146,7 +146,7 @@ def test_feature_formulas():
 
 
 def test_splits_are_70_15_15_of_the_calendar_with_shared_cut_dates(bundled):
-    from seqlab.data.series.stocks import split_cut_dates
+    from seqlab.data.series.splits import split_cut_dates
 
     dates = pd.Series(pd.date_range("2001-01-01", periods=200)).repeat(2)  # two tickers
     val_start, test_start = split_cut_dates(dates, 0.7, 0.15)

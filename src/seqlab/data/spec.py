@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-TaskName = Literal["forecasting", "language_modeling", "classification", "seq2seq", "text_to_image"]
+TaskName = Literal["forecasting", "language_modeling", "classification", "text_to_image"]
 
 
 @dataclass(frozen=True)

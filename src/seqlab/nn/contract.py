@@ -39,38 +39,13 @@ one that does not, naming what is missing.
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-from torch import Tensor
+from typing import Any
 
 from seqlab.errors import SeqlabError
 
 TASKS = ("forecasting", "language_modeling", "classification", "text_to_image")
 SEQUENCE_TASKS = ("forecasting", "language_modeling", "classification")
 KINDS = ("sequence", "image", "encoder_decoder", "image_tokenizer", "text_to_image")
-
-
-@runtime_checkable
-class SequenceBackbone(Protocol):
-    """``(B, T, input_size)`` in, ``((B, T, output_size), state)`` out."""
-
-    kind: ClassVar[str]
-    tasks: ClassVar[tuple[str, ...]]
-    input_size: int
-    output_size: int
-
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]: ...
-
-
-@runtime_checkable
-class ImageBackbone(Protocol):
-    """``(B, C, H, W)`` in, ``(B, output_size)`` out; built with ``image_size``, ``channels``."""
-
-    kind: ClassVar[str]
-    tasks: ClassVar[tuple[str, ...]]
-    output_size: int
-
-    def forward(self, images: Tensor) -> Tensor: ...
 
 
 def kind_of(cls: type) -> str:
@@ -113,7 +88,7 @@ def check_backbone_class(cls: Any, task: str) -> None:
     if kind_of(cls) == "sequence" and len(params) < 3 and not _takes_varargs(forward):
         raise SeqlabError(
             f"{name}.forward{inspect.signature(forward) if forward else '()'} must accept "
-            "(x, state=None) and return (output, state) (seqlab.nn.contract.SequenceBackbone)."
+            "(x, state=None) and return (output, state) (the contract: seqlab.nn.contract's docstring)."
         )
 
 

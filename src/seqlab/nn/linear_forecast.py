@@ -64,13 +64,13 @@ class DLinear(nn.Module):
     def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
         # x: (B, T, input_size), T <= max_len -> (B, T, input_size * features)
         B, T, C = x.shape
-        if C != self.input_size or T > self.max_len:
+        if self.input_size != C or self.max_len < T:
             raise ValueError(
                 f"expected input (batch, time <= {self.max_len}, {self.input_size}), "
                 f"got {tuple(x.shape)}"
             )
         h = x.transpose(1, 2)  # (B, C, T)
-        if T < self.max_len:  # a shorter window: its first value repeated on the left
+        if self.max_len > T:  # a shorter window: its first value repeated on the left
             h = torch.cat([h[..., :1].expand(-1, -1, self.max_len - T), h], dim=-1)
         if self.decomposition:
             trend = moving_average(h, min(self.kernel, self.max_len))

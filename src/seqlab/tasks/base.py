@@ -60,7 +60,6 @@ def to_plain(value: Any) -> Any:
 class SeqlabTask(L.LightningModule):
     """Base LightningModule: ``model`` = {backbone, optimizer, scheduler, compile}."""
 
-    task_name: str = ""
     # (data task, backbone kind) pairs this module serves; the registry is read from these
     serves: ClassVar[tuple[tuple[str, str], ...]] = ()
 

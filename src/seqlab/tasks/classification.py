@@ -49,7 +49,6 @@ def _metrics(num_classes: int) -> MetricCollection:
 
 
 class ClassificationTask(SeqlabTask):
-    task_name = "classification"
     serves = (("classification", "sequence"), ("classification", "image"))
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:

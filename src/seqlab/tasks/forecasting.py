@@ -74,7 +74,6 @@ def end_aligned_sizes(length: int, k: int) -> list[int]:
 
 
 class ForecastingTask(SeqlabTask):
-    task_name = "forecasting"
     serves = (("forecasting", "sequence"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:

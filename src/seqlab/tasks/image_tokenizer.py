@@ -17,7 +17,6 @@ from seqlab.tasks.base import SeqlabTask
 
 
 class ImageTokenizerTask(SeqlabTask):
-    task_name = "image_tokenizer"
     # stage 1 trains on any images, with captions or not
     serves = (("text_to_image", "image_tokenizer"), ("classification", "image_tokenizer"))
 

@@ -30,7 +30,6 @@ BASELINES = ("unigram", "bigram", "ngram")
 
 
 class LanguageModelingTask(SeqlabTask):
-    task_name = "language_modeling"
     serves = (("language_modeling", "sequence"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:

@@ -18,7 +18,6 @@ from seqlab.tasks.forecasting import ForecastingTask
 
 
 class Seq2SeqForecastingTask(ForecastingTask):
-    task_name = "seq2seq_forecasting"
     serves = (("forecasting", "encoder_decoder"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:

@@ -21,7 +21,6 @@ from seqlab.tasks.base import SeqlabTask
 
 
 class TextToImageTask(SeqlabTask):
-    task_name = "text_to_image"
     serves = (("text_to_image", "text_to_image"),)
 
     def __init__(

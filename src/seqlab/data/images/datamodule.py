@@ -28,7 +28,6 @@ public names are importable from this module too.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from seqlab.data.checks import check_bool, check_frac, check_int
+from seqlab.data.fingerprint import fingerprint
 from seqlab.data.hub import hub_unreachable_reason
 from seqlab.data.images.sources import (
     OFFLINE_ALTERNATIVES,
@@ -230,8 +230,7 @@ class ImageDataModule(L.LightningDataModule):
     def fingerprint(self) -> str:
         """Hash of the test images and labels, so eval can check it sees the training data."""
         test = self.splits["test"]
-        digest = hashlib.sha1(test.images.numpy().tobytes() + test.labels.numpy().tobytes())
-        return digest.hexdigest()[:16]
+        return fingerprint(test.images, test.labels)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """Raw (B, C, H, W) pixels -> the float inputs a model sees."""

@@ -24,7 +24,6 @@ Bundled real series (offline, inside the ``statsmodels`` wheel): ``data=sunspots
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -34,10 +33,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from seqlab.data.fingerprint import fingerprint
 from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
 from seqlab.data.series.scored_windows import ScoredWindows
-from seqlab.data.series.splits import SPLITS, SeriesPlan, plan_series
+from seqlab.data.series.splits import SPLITS, SeriesPlan, plan_series, split_cut_dates
 from seqlab.data.series.table import describe, load_series, read_frame
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
@@ -275,10 +275,8 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
 
     def _calendar_cuts(self, values: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
         """The same calendar cut for every series (train_frac / val_frac of the time axis)."""
-        times = np.sort(pd.unique(pd.concat([v["time"] for v in values.values()])))
-        n = len(times)
-        cut_val = times[int(n * self.train_frac)]
-        cut_test = times[int(n * (self.train_frac + self.val_frac))]
+        times = pd.concat([v["time"] for v in values.values()])
+        cut_val, cut_test = split_cut_dates(times, self.train_frac, self.val_frac)
         return {
             name: (int((frame["time"] < cut_val).sum()), int((frame["time"] < cut_test).sum()))
             for name, frame in values.items()
@@ -431,8 +429,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         )
 
     def fingerprint(self) -> str:
-        x, y = self.windows["test"]
-        return hashlib.sha1(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()[:16]
+        return fingerprint(*self.windows["test"])
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         x, y = self.windows[split]

@@ -20,6 +20,10 @@ trained on and reported as untested.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 SPLITS = ("auto", "holdout", "backtest", "calendar")
 
@@ -36,6 +40,13 @@ class SeriesPlan:
 
     def origins(self, split: str) -> list[int]:
         return getattr(self, split)
+
+
+def split_cut_dates(dates: pd.Series, train_frac: float, val_frac: float) -> tuple[Any, Any]:
+    """Calendar dates where val and test begin, shared by every series (no look-ahead)."""
+    unique = np.sort(dates.unique())
+    n = len(unique)
+    return unique[int(n * train_frac)], unique[int(n * (train_frac + val_frac))]
 
 
 def _span(start: int, stop: int, step: int = 1) -> list[int]:

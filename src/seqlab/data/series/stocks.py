@@ -12,7 +12,6 @@ the training split only.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from seqlab.data.fingerprint import fingerprint
 from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
+from seqlab.data.series.splits import split_cut_dates
 from seqlab.data.series.table_checks import (
     numeric_columns,
     parse_dates,
@@ -182,13 +183,6 @@ def compute_features(prices: pd.DataFrame, features: list[str], target: str) -> 
             cols["body"] = np.log(group["Close"] / group["Open"]).to_numpy()
         out.append(pd.DataFrame(cols).iloc[1:])
     return pd.concat(out, ignore_index=True)
-
-
-def split_cut_dates(dates: pd.Series, train_frac: float, val_frac: float) -> tuple[Any, Any]:
-    """Calendar dates where val and test begin, shared by every ticker (no look-ahead)."""
-    unique = np.sort(dates.unique())
-    n = len(unique)
-    return unique[int(n * train_frac)], unique[int(n * (train_frac + val_frac))]
 
 
 def make_windows(
@@ -407,8 +401,7 @@ class StockDataModule(SplitLoaders, L.LightningDataModule):
     def fingerprint(self) -> str:
         """Hash of the test windows, so eval can check it sees the same data as training."""
         test = self.splits["test"]
-        digest = hashlib.sha1(test.x.numpy().tobytes() + test.y.numpy().tobytes())
-        return digest.hexdigest()[:16]
+        return fingerprint(test.x, test.y)
 
     def normalise_target(self, y: torch.Tensor) -> torch.Tensor:
         return (y - self.target_mean) / self.target_std
