@@ -29,3 +29,16 @@ def test_only_callbacks_import_callbacks_and_nothing_imports_the_train_entry_poi
         if name != "cli/train.py" and "seqlab.cli.train" in imports:
             sideways.append(f"{name} -> seqlab.cli.train (use seqlab.cli.results)")
     assert not sideways, sideways
+
+
+def test_task_types_are_listed_once_and_a_spec_outside_the_list_is_refused():
+    import pytest
+
+    from seqlab.data.spec import DataSpec
+    from seqlab.errors import SeqlabError
+    from seqlab.nn.contract import TASKS
+    from seqlab.tasks.registry import task_classes
+
+    assert {task for task, _ in task_classes()} == set(TASKS)  # every type has a module
+    with pytest.raises(SeqlabError, match=r"DataSpec.task='seq2seq' is not a task"):
+        DataSpec(task="seq2seq")

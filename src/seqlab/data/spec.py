@@ -7,9 +7,12 @@ spec to build its input layer (projection, embedding, patching) and its output h
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-TaskName = Literal["forecasting", "language_modeling", "classification", "text_to_image"]
+from seqlab.errors import SeqlabError
+from seqlab.nn.contract import TASKS
+
+TaskName = str  # one of seqlab.nn.contract.TASKS: the one list of task types
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,13 @@ class DataSpec:
     class_names: tuple[str, ...] = ()
     feature_names: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise SeqlabError(
+                f"DataSpec.task={self.task!r} is not a task seqlab knows. Fix: one of "
+                f"{list(TASKS)} (seqlab.nn.contract.TASKS; a new task type is added there)."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
