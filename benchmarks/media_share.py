@@ -89,8 +89,8 @@ def measure(overrides: Sequence[str], out: Path) -> dict:
     """One run: wall seconds, seconds per media callback, the plot worker's seconds."""
     from omegaconf import OmegaConf, open_dict
 
-    from seqlab import plotting
     from seqlab.cli.train import run
+    from seqlab.figures import worker as plotting
 
     cfg = compose_train(list(overrides), out)
     OmegaConf.resolve(cfg)

@@ -11,8 +11,8 @@ import lightning as L
 import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from seqlab import plotting
 from seqlab.callbacks.background_plots import BackgroundPlots
+from seqlab.figures import worker as plotting
 
 PNG_START = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"

@@ -24,7 +24,7 @@ def test_only_callbacks_import_callbacks_and_nothing_imports_the_train_entry_poi
         name = str(path.relative_to(SRC))
         imports = _imports(path)
         if not name.startswith("callbacks/"):
-            # figures live in seqlab.plotting; callbacks are only targeted from configs
+            # figures live in seqlab.figures.worker; callbacks are only targeted from configs
             sideways += [f"{name} -> {m}" for m in imports if m.startswith("seqlab.callbacks")]
         if name != "cli/train.py" and "seqlab.cli.train" in imports:
             sideways.append(f"{name} -> seqlab.cli.train (use seqlab.cli.results)")

@@ -6,7 +6,8 @@ import lightning as L
 import torch
 
 from seqlab.callbacks.media_budget import media_allowed, media_time
-from seqlab.plotting import patch_attention_figure, plot_to_run
+from seqlab.figures.images import patch_attention_figure
+from seqlab.figures.worker import plot_to_run
 
 
 class AttentionMaps(L.Callback):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from seqlab.plotting import (
+from seqlab.figures.worker import (
     plots_join_at_exit,
     running_plot_worker,
     start_plot_worker,
@@ -13,10 +13,10 @@ from seqlab.plotting import (
 
 
 class BackgroundPlots(L.Callback):
-    """Starts the plot worker (`seqlab.plotting.PlotWorker`) when a stage (fit, validate,
+    """Starts the plot worker (`seqlab.figures.worker.PlotWorker`) when a stage (fit, validate,
     test) sets up and joins it when the stage tears down, so every plot a callback asked for
     is complete on disk, and logged to W&B, when ``trainer.fit``/``trainer.test`` returns.
-    Inside `seqlab.plotting.plots_joined_at_exit` (``python train.py``: fit then test) the
+    Inside `seqlab.figures.worker.plots_joined_at_exit` (``python train.py``: fit then test) the
     worker runs on until that block ends instead, so the plots of the end of fit are drawn
     while the test stage runs. Finished plots reach W&B from the training thread at the end
     of each validation and training epoch. ``enabled: false`` draws every plot on the training thread instead;

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import lightning as L
 
-from seqlab.plotting import confusion_figure, plot_to_run
+from seqlab.figures.classification import confusion_figure
+from seqlab.figures.worker import plot_to_run
 
 
 class ConfusionMatrixPlot(L.Callback):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 
-from seqlab.plotting import forecast_figure, plot_to_run, series_forecast_figure
+from seqlab.figures.forecasting import forecast_figure, series_forecast_figure
+from seqlab.figures.worker import plot_to_run
 
 
 class ForecastPlot(L.Callback):

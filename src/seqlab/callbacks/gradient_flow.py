@@ -13,7 +13,8 @@ import lightning as L
 import numpy as np
 
 from seqlab.callbacks.media_budget import media_allowed, media_time
-from seqlab.plotting import gradient_flow_log_figure, plot_to_run
+from seqlab.figures.gradients import gradient_flow_log_figure
+from seqlab.figures.worker import plot_to_run
 from seqlab.utils.files import atomic_write_text
 
 

@@ -7,7 +7,8 @@ import torch
 
 from seqlab.callbacks.media_budget import media_allowed, media_time
 from seqlab.data.images.captions import DIGIT_WORDS
-from seqlab.plotting import image_grid, plot_to_run
+from seqlab.figures.images import image_grid
+from seqlab.figures.worker import plot_to_run
 
 
 class ImageSamples(L.Callback):

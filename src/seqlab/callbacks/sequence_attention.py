@@ -6,7 +6,8 @@ import lightning as L
 import torch
 
 from seqlab.callbacks.media_budget import media_allowed, media_time
-from seqlab.plotting import plot_to_run, sequence_attention_figure
+from seqlab.figures.sequences import sequence_attention_figure
+from seqlab.figures.worker import plot_to_run
 
 
 class SequenceAttentionMaps(L.Callback):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 
-from seqlab.plotting import plot_to_run, series_per_class_figure
+from seqlab.figures.classification import series_per_class_figure
+from seqlab.figures.worker import plot_to_run
 
 
 class SeriesPerClassPlot(L.Callback):

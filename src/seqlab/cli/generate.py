@@ -41,7 +41,8 @@ def draw_images(task, cfg: DictConfig) -> Path:
     """Text-to-image checkpoints: ``num_images`` drawings of ``prompt`` as one PNG grid."""
     import torch
 
-    from seqlab.plotting import image_grid, save_png
+    from seqlab.figures.images import image_grid
+    from seqlab.figures.worker import save_png
 
     task.to(cfg.device)
     generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed))

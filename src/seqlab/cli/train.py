@@ -74,7 +74,7 @@ def _optuna_sweep() -> bool:
 def _run(cfg: DictConfig) -> float | None:
     """One run, top to bottom: prepare, build, make the trainer, fit and test, summarise."""
     from seqlab.cli.startup import Stopwatch
-    from seqlab.plotting import plots_joined_at_exit
+    from seqlab.figures.worker import plots_joined_at_exit
     from seqlab.tracking import finish_wandb
     from seqlab.utils.runtime import ranks_run_this_job
 

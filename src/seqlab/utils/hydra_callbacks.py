@@ -132,7 +132,8 @@ class GradientFlowComparison(Callback):
             return
         common = set.intersection(*(set(c[0]) for c in curves))
         curves = [(" ".join(o for o in c[0] if o not in common) or "job", *c[1:]) for c in curves]
-        from seqlab.plotting import gradient_flow_comparison_figure, save_png
+        from seqlab.figures.gradients import gradient_flow_comparison_figure
+        from seqlab.figures.worker import save_png
 
         out = save_png(
             gradient_flow_comparison_figure(curves),
@@ -210,7 +211,8 @@ class GradNormComparison(Callback):
         for run in runs:
             kept = [o for o in run.pop("overrides") if o not in common]
             run["label"] = " ".join(_clip_label(kept)) or "job"
-        from seqlab.plotting import grad_norm_comparison_figure, save_png
+        from seqlab.figures.gradients import grad_norm_comparison_figure
+        from seqlab.figures.worker import save_png
 
         figure = grad_norm_comparison_figure(
             runs, clip_val=clip_vals.pop() if len(clip_vals) == 1 else None

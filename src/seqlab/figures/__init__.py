@@ -1,0 +1,1 @@
+"""Figures by domain, and the worker that saves them (`seqlab.figures.worker`)."""
