@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from seqlab.errors import SeqlabError
+from seqlab.nn.checks import require_int
 
 
 def check_int(field: str, value: Any, least: int = 1, *, allow_none: bool = False) -> Any:
     """``value`` as an int ``>= least`` (``None`` passes through when ``allow_none``)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SeqlabError(f"{field}={value!r} must be an integer >= {least}")
-    return int(value)
+    return require_int(field, value, least)
 
 
 def check_frac(field: str, value: Any, *, allow_zero: bool = False) -> float:

@@ -12,10 +12,17 @@ def field(name: str) -> str:
     return f"model.backbone.{name}"
 
 
-def check_int(name: str, value: object, least: int = 1) -> int:
+def require_int(setting: str, value: object, least: int = 1) -> int:
+    """The one integer check: ``value`` as an int ``>= least``, or an error naming the full
+    config field (``data.window``, ``model.backbone.num_layers``)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SeqlabError(f"{field(name)} must be an integer >= {least}, got {value!r}")
-    return value
+        raise SeqlabError(f"{setting}={value!r} must be an integer >= {least}")
+    return int(value)
+
+
+def check_int(name: str, value: object, least: int = 1) -> int:
+    """A backbone constructor argument (``model.backbone.<name>``)."""
+    return require_int(field(name), value, least)
 
 
 def image_hw(image_size: object) -> tuple[int, int]:

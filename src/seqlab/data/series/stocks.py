@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from seqlab.data.checks import check_int
 from seqlab.data.fingerprint import fingerprint
 from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
@@ -198,12 +199,6 @@ def make_windows(
     return inputs, targets
 
 
-def _integer(name: str, value: Any, *, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SeqlabError(f"data.{name}={value!r} must be an integer >= {least}.")
-    return value
-
-
 def _number(name: str, value: Any) -> float:
     try:
         return float(value)
@@ -237,14 +232,14 @@ class StockDataModule(SplitLoaders, L.LightningDataModule):
         self.tickers = list(tickers) if tickers else None
         self.features = list(features)
         self.target = target
-        self.window = _integer("window", window, least=1)
-        self.horizon = _integer("horizon", horizon, least=1)
+        self.window = check_int("data.window", window)
+        self.horizon = check_int("data.horizon", horizon)
         self.train_frac, self.val_frac = (
             _number("train_frac", train_frac),
             _number("val_frac", val_frac),
         )
-        self.batch_size = _integer("batch_size", batch_size, least=1)
-        self.num_workers = _integer("num_workers", num_workers, least=0)
+        self.batch_size = check_int("data.batch_size", batch_size)
+        self.num_workers = check_int("data.num_workers", num_workers, least=0)
         self.csv_path = csv_path
         self.source = source
         self.start, self.end = start, end
