@@ -106,3 +106,40 @@ def test_a_file_that_does_not_fit_is_refused_in_one_line(forecaster, tmp_path, c
     change(pd.read_csv(_panel(tmp_path / "base.csv"))).to_csv(path, index=False)
     with pytest.raises(SeqlabError, match=message):
         run_predict(tmp_path / "p", summary["best_checkpoint"], f"data.path={path}")
+
+
+def test_an_exported_forecaster_reads_raw_values_and_reproduces_predict(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from hydra.core.global_hydra import GlobalHydra
+
+    from seqlab.cli.export import run as export
+    from tests.conftest import compose_config
+
+    data = _panel(tmp_path / "sales.csv")
+    columns = ["data.time_column=date", "data.group_column=store", "data.target=sales"]
+    summary = train_summary(
+        tmp_path / "run",
+        *SHORT,
+        "data=series",
+        f"data.path={data}",
+        *columns,
+        "data.window=12",
+        "data.horizon=3",
+        "model=gru",
+        "model.backbone.hidden_size=8",
+        "trainer.max_epochs=1",
+    )
+    ckpt = summary["best_checkpoint"]
+    export(compose_config("export", [f"ckpt_path={ckpt}", "format=onnx"], tmp_path / "x"))
+    GlobalHydra.instance().clear()
+    predicted = run_predict(tmp_path / "p", ckpt, f"data.path={data}")
+    # a user's script: only numpy and onnxruntime, raw values in, forecasts out
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "x" / "model.onnx"))
+    frame = pd.read_csv(data).dropna()
+    for name, rows in frame.groupby("store"):
+        window = rows["sales"].to_numpy(np.float32)[-12:].reshape(1, 12, 1)
+        (forecast,) = session.run(["forecast"], {"window": window})
+        mine = predicted[predicted["series"] == name]["forecast"].to_numpy()
+        assert np.allclose(forecast[0], mine, rtol=1e-4), name

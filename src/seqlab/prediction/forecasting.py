@@ -173,6 +173,48 @@ def _long(spec: DataSpec, ready: list[dict], pred: np.ndarray, sigma: np.ndarray
     return out.drop(columns="target") if n == 1 else out
 
 
+def export_graph(task: Any) -> Any:
+    """A ``data=series`` forecaster that normalises each window itself (``model.normalize=
+    window``) on untransformed targets needs no pre-processing at all: the graph reads the last
+    raw values of a series and returns its forecast in the same units (the series' own scaling
+    cancels in the per-window normalisation). Anything else: None (the generic graph)."""
+    from seqlab.prediction.graph import Forecaster, InferenceGraph
+
+    spec = task.spec
+    extra = spec.extra
+    if not extra.get("table") or task.normalize != "window" or extra.get("transform") != "none":
+        return None
+    interval = bool(task.interval)
+    columns = ", ".join(spec.feature_names)
+    horizon = int(extra["horizon"])
+    description = {
+        "window": f"(batch, time, {spec.num_features}) float32: the last values of each series "
+        f"in the data's own units, oldest first, columns [{columns}] (time up to any length; "
+        f"the model was trained on {extra['table']['window']})",
+        "forecast": f"(batch, {spec.num_targets}) float32: the next {horizon} values in the "
+        "data's own units (step-major when there are several targets)",
+    }
+    if interval:
+        description["log_scale"] = (
+            "(batch, horizon) float32: log σ in the data's units (95%: ±1.96σ)"
+        )
+    return InferenceGraph(
+        module=Forecaster(task, interval),
+        inputs=["window"],
+        outputs=["forecast", "log_scale"] if interval else ["forecast"],
+        dynamic={"window": {0: "batch", 1: "time"}},
+        max_len=getattr(task.backbone, "max_len", None),
+        description=description,
+        preprocessing={
+            "raw_values": True,
+            "features": list(spec.feature_names),
+            "horizon": horizon,
+            "frequency": extra.get("frequency"),
+            "spec": spec.to_dict(),
+        },
+    )
+
+
 def _future(times: np.ndarray, horizon: int, frequency: str | None) -> np.ndarray:
     """The next ``horizon`` time stamps after the series' last one."""
     last = times[-1]

@@ -198,8 +198,9 @@ def inference_graph(task: nn.Module) -> InferenceGraph:
             own = getattr(importlib.import_module(MODULES["forecasting"]), "export_graph", None)
         except ModuleNotFoundError:
             own = None
-        if own is not None:
-            return own(task)
+        graph = own(task) if own is not None else None
+        if graph is not None:
+            return graph
         interval = bool(getattr(task, "interval", None))
         outputs = ["forecast", "log_scale"] if interval else ["forecast"]
         return InferenceGraph(
