@@ -54,27 +54,41 @@ def hub_unreachable_reason(endpoint: str | None = None, timeout: float = 3.0) ->
 
 
 def hub_text_file(name: str, *, field: str, cache_dir: str | None, offline_hint: str) -> Path:
-    """Download a hub text dataset once and keep it as one UTF-8 file (its splits in order)."""
-    reason = hub_unreachable_reason()
-    if reason:
-        raise SeqlabError(
-            f"data.hub_dataset={name!r} needs the Hugging Face hub, which is unavailable: {reason}. "
-            f"Fix: go online, or use {offline_hint}."
-        )
-    from datasets import load_dataset
+    """A ``datasets`` text source (hub name, save_to_disk folder, parquet/arrow/json files) kept
+    once as one UTF-8 file (its splits in order). What is on disk is used first: this file,
+    then the local Hugging Face cache; only a hub dataset never downloaded needs the network."""
+    from seqlab.data.hf import load_hf
 
     folder = Path(cache_dir or Path.home() / ".cache" / "seqlab").expanduser()
-    target = folder / f"hub-{name.replace('/', '--')}-{field}.txt"
+    local = Path(name).expanduser().exists()
+    key = name if not local else f"{Path(name).expanduser().resolve()}@{_mtime(Path(name))}"
+    target = folder / f"hub-{_slug(key)}-{field}.txt"
     if target.is_file():
         return target
-    dataset = load_dataset(name)
+    try:
+        dataset = load_hf(name, field="data.hub_dataset", cache_dir=None)
+    except SeqlabError as err:
+        raise SeqlabError(f"{err} Offline alternative: {offline_hint}.") from err
     order = [s for s in ("train", "validation", "test") if s in dataset] + [
         s for s in dataset if s not in ("train", "validation", "test")
     ]
     if any(field not in dataset[s].column_names for s in order):
         raise SeqlabError(
             f"data.hub_text_field={field!r} is not a column of {name!r} "
-            f"(columns: {dataset[order[0]].column_names})."
+            f"(columns: {dataset[order[0]].column_names}). Fix: set data.hub_text_field."
         )
     text = "\n".join(str(row) for s in order for row in dataset[s][field])
     return atomic_write_text(target, text)
+
+
+def _mtime(path: Path) -> int:
+    path = path.expanduser()
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return max((int(p.stat().st_mtime) for p in files), default=0)
+
+
+def _slug(text: str) -> str:
+    import hashlib
+
+    readable = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[-60:]
+    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"

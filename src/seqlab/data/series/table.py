@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqlab.data.hf import is_hf_source
 from seqlab.data.series.table_checks import numeric_columns, parse_dates, require_rows
 from seqlab.errors import SeqlabError
 
@@ -54,6 +55,8 @@ def read_frame(path: str | Path | None, frame: pd.DataFrame | None) -> tuple[pd.
             "data.path is not set. Fix: data.path=my_series.csv (CSV or Parquet), or a preset "
             "such as data=sunspots."
         )
+    if is_hf_source(path):  # a save_to_disk folder, .arrow files, hf:<hub name>
+        return _hf_frame(str(path)), str(path)
     path = Path(str(path)).expanduser()
     if not path.is_file():
         raise SeqlabError(
@@ -68,6 +71,20 @@ def read_frame(path: str | Path | None, frame: pd.DataFrame | None) -> tuple[pd.
             f"data.path: '{path}' is not a readable table ({type(err).__name__}: {err}). Fix: "
             "export it as CSV with a header row, or as Parquet."
         ) from err
+
+
+def _hf_frame(source: str) -> pd.DataFrame:
+    """A ``datasets`` source with one split as a DataFrame (seqlab makes its own splits)."""
+    from seqlab.data.hf import load_hf
+
+    loaded = load_hf(source, field="data.path")
+    if len(loaded) > 1:
+        raise SeqlabError(
+            f"data.path={source!r} has the splits {list(loaded)}; a forecasting table is one "
+            "long table that seqlab splits per series itself. Fix: concatenate them (or keep "
+            "one) and save that."
+        )
+    return next(iter(loaded.values())).to_pandas()
 
 
 def load_series(
