@@ -30,24 +30,21 @@ def _panel(path: Path, periods: int = 72, drop_last: int = 0) -> Path:
     return path
 
 
+def _train(out: Path, data: Path, *extra: str) -> dict:
+    """A small GRU forecaster of the panel: 12 months in, the next 3 out."""
+    columns = ["data.time_column=date", "data.group_column=store", "data.target=sales"]
+    model = ["model=gru", "model.backbone.hidden_size=8"]
+    window = ["data.window=12", "data.horizon=3"]
+    return train_summary(
+        out, *SHORT, "data=series", f"data.path={data}", *columns, *window, *model, *extra
+    )
+
+
 @pytest.fixture(scope="module")
 def forecaster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("forecaster")
     data = _panel(tmp / "sales.csv")
-    columns = ["data.time_column=date", "data.group_column=store", "data.target=sales"]
-    summary = train_summary(
-        tmp / "run",
-        *SHORT,
-        "data=series",
-        f"data.path={data}",
-        *columns,
-        "data.window=12",
-        "data.horizon=3",
-        "model=gru",
-        "model.backbone.hidden_size=8",
-        "model.interval=gaussian",
-        "trainer.max_epochs=2",
-    )
+    summary = _train(tmp / "run", data, "model.interval=gaussian", "trainer.max_epochs=2")
     data.unlink()  # prediction needs the checkpoint and the new file only
     return tmp, summary
 
@@ -116,19 +113,7 @@ def test_an_exported_forecaster_reads_raw_values_and_reproduces_predict(tmp_path
     from tests.conftest import compose_config
 
     data = _panel(tmp_path / "sales.csv")
-    columns = ["data.time_column=date", "data.group_column=store", "data.target=sales"]
-    summary = train_summary(
-        tmp_path / "run",
-        *SHORT,
-        "data=series",
-        f"data.path={data}",
-        *columns,
-        "data.window=12",
-        "data.horizon=3",
-        "model=gru",
-        "model.backbone.hidden_size=8",
-        "trainer.max_epochs=1",
-    )
+    summary = _train(tmp_path / "run", data, "trainer.max_epochs=1")
     ckpt = summary["best_checkpoint"]
     export(compose_config("export", [f"ckpt_path={ckpt}", "format=onnx"], tmp_path / "x"))
     GlobalHydra.instance().clear()
