@@ -110,7 +110,11 @@ class ForecastingTask(SeqlabTask):
                 "(auto: what the data suggests)."
             )
         if normalize == "auto":
-            normalize = "none" if self.solves_least_squares else self.spec.extra.get("normalize")
+            normalize = self.spec.extra.get("normalize")
+            if self.solves_least_squares and self.spec.extra.get("num_series", 1) <= 1:
+                # the course's exact AR(τ) of one series, in that series' (scaled) units; a
+                # global AR over many series of different scales needs each window's units
+                normalize = "none"
         self.normalize = normalize or "none"
         self.scores_per_series = self.spec.extra.get("metrics") == "series"
         self.num_series_targets = len(_as_list(self.spec.extra.get("target")))

@@ -406,6 +406,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
                 "metrics": "series",
                 # per-window normalisation suits series of any level (model.normalize=auto)
                 "normalize": "window",
+                "num_series": len(self.levels),
                 "frequency": self.table_frequency,
                 "season": self.season,
                 "horizon": self.horizon,
