@@ -48,6 +48,7 @@ def test_a_shorter_window_is_padded_with_its_first_value():
         model(torch.randn(2, 11, 2))
 
 
+@pytest.mark.slow  # a real training run: CI runs it with -m slow
 def test_dlinear_forecasts_through_the_cli(tmp_path):
     import json
 

@@ -79,6 +79,7 @@ def test_ar_order_follows_the_forecasting_window_unless_set(tmp_path):
     assert built(["data.window=12", "model.backbone.order=3"]).backbone.order == 3
 
 
+@pytest.mark.slow  # a real training run: CI runs it with -m slow
 def test_least_squares_in_window_units_is_the_exact_normalised_ar(tmp_path):
     from seqlab.cli.train import run
 
