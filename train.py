@@ -36,6 +36,6 @@ if __name__ == "__main__":
     sys.argv = exit_on_user_error(rewrite_argv)(sys.argv, Path(os.environ["SEQLAB_ROOT"]))
     main()
     # a sweep runs every job, writes its table, then reports failed jobs in its exit status
-    from seqlab.utils.hydra_callbacks import multirun_exit_status
+    from seqlab.cli.sweep_callbacks import multirun_exit_status
 
     sys.exit(multirun_exit_status())

@@ -10,10 +10,10 @@ import signal
 import lightning as L
 import pytest
 
+from seqlab.cli import sweep_callbacks as hydra_callbacks
 from seqlab.cli.errors import exit_on_user_error
 from seqlab.cli.train import run
 from seqlab.errors import SeqlabError
-from seqlab.utils import hydra_callbacks
 from seqlab.utils.csv_logger import drop_rows_after_step
 from tests.conftest import compose_config
 

@@ -18,10 +18,10 @@ from omegaconf import OmegaConf
 
 from seqlab.callbacks.grad_norm import GradNorm
 from seqlab.callbacks.gradient_flow import GradientFlow
+from seqlab.cli.sweep_callbacks import GradNormComparison, read_metric_columns
 from seqlab.data.spec import DataSpec
 from seqlab.tasks.forecasting import ForecastingTask
 from seqlab.tasks.language_modeling import LanguageModelingTask
-from seqlab.utils.hydra_callbacks import GradNormComparison, read_metric_columns
 from tests.conftest import ROOT
 
 VOCAB = 11
@@ -294,7 +294,7 @@ def test_grad_norm_comparison_figure_from_two_runs_csvs(tmp_path, caplog):
         summary = {"status": status, "error": error if status == "failed" else ""}
         (job / "summary.json").write_text(json.dumps(summary))
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
-    with caplog.at_level(logging.INFO, logger="seqlab.utils.hydra_callbacks"):
+    with caplog.at_level(logging.INFO, logger="seqlab.cli.sweep_callbacks"):
         GradNormComparison().on_multirun_end(config)
     assert (tmp_path / "exploding_gradients.png").stat().st_size > 10_000
     assert "no clipping: train/grad_norm first 3, largest finite 5.31e+16" in caplog.text

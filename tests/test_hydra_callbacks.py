@@ -7,7 +7,7 @@ import json
 import numpy as np
 from omegaconf import OmegaConf
 
-from seqlab.utils.hydra_callbacks import GradientFlowComparison, MultirunSummary
+from seqlab.cli.sweep_callbacks import GradientFlowComparison, MultirunSummary
 
 
 def _fake_sweep(root, models=("rnn", "lstm")):

@@ -42,3 +42,33 @@ def test_task_types_are_listed_once_and_a_spec_outside_the_list_is_refused():
     assert {task for task, _ in task_classes()} == set(TASKS)  # every type has a module
     with pytest.raises(SeqlabError, match=r"DataSpec.task='seq2seq' is not a task"):
         DataSpec(task="seq2seq")
+
+
+# room -> the seqlab rooms it may never import (at any depth, also inside functions)
+FORBIDDEN = {
+    "nn": ("data", "baselines", "evaluation", "tasks", "callbacks", "figures", "prediction", "cli"),
+    "baselines": ("data", "evaluation", "tasks", "callbacks", "figures", "prediction", "cli"),
+    "data": ("evaluation", "tasks", "callbacks", "figures", "prediction", "cli"),
+    "evaluation": ("tasks", "callbacks", "figures", "prediction", "cli"),
+    "figures": ("tasks", "callbacks", "prediction", "cli"),
+    "utils": ("tasks", "callbacks", "figures", "prediction", "cli", "evaluation"),
+    "security.py": ("tasks", "callbacks", "figures", "prediction", "cli"),
+    "tasks": ("callbacks", "prediction", "cli"),
+    "callbacks": ("prediction", "cli"),
+}
+
+
+def test_imports_only_go_down_and_no_room_imports_in_a_circle():
+    upward = []
+    for path in sorted(SRC.rglob("*.py")):
+        room = path.relative_to(SRC).parts[0]
+        for module in _imports(path):
+            parts = module.split(".")
+            if parts[0] != "seqlab" or len(parts) < 2:
+                continue
+            target = parts[1] if parts[1] != "security" else "security.py"
+            if target in FORBIDDEN.get(room, ()):
+                upward.append(f"{path.relative_to(SRC)} -> {module}")
+    assert not upward, upward
+    # the one circle there was: the resolver reading stage-1 checkpoints through the registry
+    assert "seqlab.tasks.registry" not in _imports(SRC / "tasks" / "resolve.py")

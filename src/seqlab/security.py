@@ -39,6 +39,7 @@ DEFAULT_TRUSTED: tuple[str, ...] = (
     "torch.optim",  # includes torch.optim.lr_scheduler
 )
 TASK_PREFIX = "seqlab.tasks"
+TASK_BASE = "seqlab.tasks.base.SeqlabTask"
 ENV_VAR = "SEQLAB_TRUSTED_TARGETS"
 SETTING = "trusted_targets"
 
@@ -127,10 +128,14 @@ def check_config(config: Any, where: str, trusted: Iterable[str] = ()) -> None:
         check_target(target, f"{where} {path}._target_", trusted)
 
 
+def _is_task_class(cls: type) -> bool:
+    """A subclass of seqlab's task base class, read from the class's MRO by name (security sits
+    below the tasks: it does not import them)."""
+    return any(f"{c.__module__}.{c.__qualname__}" == TASK_BASE for c in inspect.getmro(cls))
+
+
 def check_checkpoint(checkpoint: dict, source: str, trusted: Iterable[str] = ()) -> type:
     """The task class a seqlab checkpoint may be rebuilt as, after checking all it names."""
-    from seqlab.tasks.base import SeqlabTask
-
     trusted = tuple(trusted)
     name = checkpoint.get("seqlab_task")
     where = f"ckpt_path: '{source}' seqlab_task"
@@ -138,7 +143,7 @@ def check_checkpoint(checkpoint: dict, source: str, trusted: Iterable[str] = ())
         raise _refuse(where, str(name), "not one of seqlab's task classes")
     check_target(name, where, trusted)
     task_cls = _locate(name)
-    if not (inspect.isclass(task_cls) and issubclass(task_cls, SeqlabTask)):
+    if not (inspect.isclass(task_cls) and _is_task_class(task_cls)):
         raise _refuse(where, name, "not a seqlab task (SeqlabTask subclass)")
     hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict):

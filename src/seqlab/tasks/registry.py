@@ -119,7 +119,7 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
             f"data: no task module serves {spec.task} with a {kind_of(cls)} backbone "
             f"({cls.__qualname__}); models that fit this data: {', '.join(models_for(spec.task))}."
         )
-    resolved = resolve(model, spec, cls)
+    resolved = resolve(model, spec, cls, load_task)
     task = task_cls(
         model=resolved.model, spec=spec.to_dict(), data=to_plain(data), **resolved.extra
     )

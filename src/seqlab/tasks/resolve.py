@@ -41,7 +41,9 @@ class Resolved:
             task.image_tokenizer.load_state_dict(self.tokenizer_weights)
 
 
-def resolve(model: Any, spec: DataSpec, backbone_cls: type) -> Resolved:
+def resolve(model: Any, spec: DataSpec, backbone_cls: type, load_task: Any = None) -> Resolved:
+    """``load_task`` (a checkpoint path -> (task, checkpoint)) reads the stage-1 model of
+    text-to-image; the registry passes its own, so this module imports nothing above it."""
     model = dict(to_plain(model))
     backbone = dict(model["backbone"])
     params = inspect.signature(backbone_cls).parameters
@@ -58,7 +60,7 @@ def resolve(model: Any, spec: DataSpec, backbone_cls: type) -> Resolved:
             backbone.pop("max_len", None)  # no length in the data: the class default
     resolved = Resolved(model=model)
     if kind == "text_to_image":
-        tokenizer, weights, vqvae = stage_one_tokenizer(model.get("tokenizer_ckpt"))
+        tokenizer, weights, vqvae = stage_one_tokenizer(model.get("tokenizer_ckpt"), load_task)
         backbone.update(text_to_image_fields(vqvae, spec))
         resolved.extra["tokenizer"] = tokenizer
         resolved.tokenizer_weights = weights
@@ -111,10 +113,10 @@ def max_len_field(backbone: dict, spec: DataSpec) -> dict:
     return {}
 
 
-def stage_one_tokenizer(ckpt_path: str | None) -> tuple[dict, dict[str, torch.Tensor], Any]:
+def stage_one_tokenizer(
+    ckpt_path: str | None, load_task: Any
+) -> tuple[dict, dict[str, torch.Tensor], Any]:
     """The stage-1 VQ-VAE's config, weights and the model itself, from its checkpoint."""
-    from seqlab.tasks.registry import load_task
-
     if not ckpt_path:
         raise SeqlabError(
             "model.tokenizer_ckpt is not set: the DALL·E stage needs the stage-1 VQ-VAE. Fix: "
