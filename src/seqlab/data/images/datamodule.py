@@ -338,6 +338,7 @@ class HubImageDataModule(ImageDataModule):
         hflip: bool = False,
         cache_dir: str | None = None,
         probe_timeout: float = 3.0,
+        image_size: list[int] | None = None,
     ) -> None:
         super().__init__(
             val_frac=val_frac,
@@ -356,6 +357,7 @@ class HubImageDataModule(ImageDataModule):
         self.train_split, self.test_split = train_split, test_split
         self.cache_dir = cache_dir
         self.probe_timeout = float(probe_timeout)
+        self.image_size = _image_size(image_size)
         self.save_hyperparameters()
 
     def check_online(self) -> None:
@@ -372,6 +374,7 @@ class HubImageDataModule(ImageDataModule):
             label_column=self.label_column,
             splits=(self.train_split, self.test_split),
             cache_dir=self.cache_dir,
+            image_size=self.image_size,
         )
         images, labels = self._hub_parts[self.train_split]
         return images, labels, names
@@ -384,3 +387,16 @@ class HubImageDataModule(ImageDataModule):
         parts["test"] = self._hub_parts.pop(self.test_split)
         self._hub_parts = {}
         return parts
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    """``data.image_size``: null (keep the dataset's one size) or [H, W] to resize to."""
+    if value is None:
+        return None
+    size = tuple(value) if isinstance(value, list | tuple) or hasattr(value, "__len__") else ()
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise SeqlabError(
+            f"data.image_size={value!r}: two positive integers [H, W]. Fix: e.g. "
+            "data.image_size=[32,32], or null to keep the dataset's own size."
+        )
+    return int(size[0]), int(size[1])
