@@ -84,7 +84,7 @@ def test_a_sweep_with_a_failed_job_exits_1_unless_allowed(monkeypatch, capsys):
     ("override", "message"),
     [
         ("trainer.max_epochs=0", "trainer.max_epochs=0 trains nothing"),
-        ("+trainer.max_steps=0", "trainer.max_steps=0 trains nothing"),
+        ("trainer.max_steps=0", "trainer.max_steps=0 trains nothing"),
         ("model.optimizer.lr=-1", r"model.optimizer \(torch.optim.AdamW\): Invalid learning rate"),
         ("+model.optimizer.betas=[0.9,1.5]", "Invalid beta parameter"),
         ("trainer.precision=16-true", "float16 weights on the CPU"),

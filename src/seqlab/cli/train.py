@@ -261,6 +261,15 @@ def _fit_and_test(cfg: DictConfig, trainer, task, datamodule, ckpt_path: str | N
         "test": {},
         "best": _best_checkpoint(trainer),
     }
+    if cfg.get("train", True) and trainer.global_step and not metrics["val"]:
+        log.warning(
+            "no validation score: the run stopped at step %d before its first validation "
+            "(val_check_interval=%s, check_val_every_n_epoch=%s), or has no validation data; "
+            "without one there is no best checkpoint, so the test uses the final weights",
+            trainer.global_step,
+            trainer.val_check_interval,
+            trainer.check_val_every_n_epoch,
+        )
     if cfg.get("test", True):
         best = metrics["best"] or None
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
