@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ def stratified_split(
 
     labels = np.asarray(labels)
     index = np.arange(len(labels))
+    _check_stratifiable(labels, test_frac=test_frac, val_frac=val_frac)
     if test_frac > 0:
         rest, test = train_test_split(
             index, test_size=test_frac, stratify=labels, random_state=seed
@@ -106,6 +108,21 @@ def stratified_split(
         rest, test_size=val_frac, stratify=labels[rest], random_state=seed
     )
     return {"train": train, "val": val, "test": test}
+
+
+def _check_stratifiable(labels: np.ndarray, *, test_frac: float, val_frac: float) -> None:
+    """sklearn's stratified split needs at least one image per class in each part (it takes
+    ceil(frac * n) images): a share too small is refused naming the field, not sklearn's."""
+    classes = len(np.unique(labels))
+    pool = len(labels)
+    for field, frac in (("test_frac", test_frac), ("val_frac", val_frac)):
+        if frac > 0 and math.ceil(frac * pool) < classes:
+            raise SeqlabError(
+                f"data.{field}={frac:g} takes {math.ceil(frac * pool)} of {pool} images, fewer "
+                f"than the {classes} classes a stratified split needs (one each). Fix: "
+                f"data.{field}>={classes / pool:.3g}."
+            )
+        pool -= math.ceil(frac * pool) if frac > 0 else 0
 
 
 def _passed(init_locals: dict[str, Any]) -> dict[str, Any]:
