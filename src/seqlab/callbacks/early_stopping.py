@@ -15,9 +15,7 @@ class EarlyStopping(LightningEarlyStopping):
     ``monitor``) is as strict an error as in Lightning.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._validated = False
+    _validated = False  # set on the instance by its first real validation; keeps the signature
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
