@@ -157,3 +157,29 @@ def test_launcher_configs_compose(train_cfg, launcher):
     train_cfg(f"hydra/launcher={launcher}", fast=False)
     target = HydraConfig.get().launcher._target_
     assert ("Joblib" if launcher == "parallel" else "Slurm") in target
+
+
+# stage 2 of DALL-E needs a stage-1 checkpoint (tests/tasks/test_text_to_image.py runs both)
+NEEDS_A_CHECKPOINT = {"dalle_mnist"}
+
+
+@pytest.mark.slow  # every experiment's real data set up: minutes; CI runs it with -m slow
+@pytest.mark.parametrize("option", options("experiment"))
+def test_every_experiment_sets_up_its_data_and_runs_a_batch(tmp_path, option):
+    """`python train.py experiment=<option> debug=fdr`: the data set up as configured, the
+    task built around it, one batch of fit, validation and test; hub data only when online."""
+    from seqlab.cli.train import run
+    from tests.conftest import compose_config
+
+    if option in NEEDS_A_CHECKPOINT:
+        pytest.skip("stage 2: needs its stage-1 checkpoint (tests/tasks/test_text_to_image.py)")
+    cfg = compose_config("train", [f"experiment={option}", "debug=fdr", "logger=csv"], tmp_path)
+    if "hub" in cfg.data._target_.lower():
+        pytest.skip("hub data: opt-in, never needed by a test")
+    cfg.extras.print_config = False
+    run(cfg)
+    import json
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["global_step"] >= 1, option
+    assert summary["test"] and all(v == v for v in summary["test"].values()), summary["test"]
