@@ -87,7 +87,8 @@ def test_run_folder_holds_every_artifact(trained):
     assert test["test/skill"] == pytest.approx(
         1 - test["test/mse"] / test["test/baseline_mse"], abs=1e-5
     )
-    assert abs(test["test/skill"]) < 0.1
+    # the README: "within about ±1% of the baseline" (measured -0.8% here); far above is leakage
+    assert abs(test["test/skill"]) < 0.015
 
 
 def test_wandb_offline_run_has_the_metrics(trained):
