@@ -216,3 +216,48 @@ def test_the_markov_chain_table_of_the_course_and_the_readmes_5_gram():
     for order, bits in table.items():
         lm = NGramLM(order=order).fit(train, dm.spec.vocab_size)
         assert lm.nll(val) / math.log(2) == pytest.approx(bits, abs=0.001), order
+
+
+def test_the_lstm_config_opens_the_forget_gate_with_bias_one():
+    """ "seqlab's `lstm` config uses `forget_bias: 1.0`": b_f = 1 in every layer, as built."""
+    from hydra.utils import instantiate
+
+    backbone = OmegaConf.load(CONFIGS / "model" / "lstm.yaml").backbone
+    backbone.input_size, backbone.hidden_size = 3, 4
+    lstm = instantiate(backbone)
+    biases = {n: p for n, p in lstm.named_parameters() if "bias" in n}
+    forget = [
+        (biases[n][4:8] + biases[n.replace("_ih", "_hh")][4:8]).tolist()
+        for n in biases
+        if "bias_ih" in n
+    ]
+    assert forget and all(gate == [1.0] * 4 for gate in forget)
+
+
+def test_live_prices_come_through_yfinance(monkeypatch):
+    """`data.source=yfinance data.tickers=[NVDA]` (network in real life; a stand-in here that
+    answers like yfinance >= 0.2, with (field, ticker) columns)."""
+    import sys
+    import types
+
+    from seqlab.data.series.stocks import StockDataModule
+
+    asked = []
+
+    def download(ticker, start, end, auto_adjust, progress):
+        asked.append((ticker, start, end, auto_adjust))
+        days = pd.bdate_range("2020-01-01", periods=300, name="Date")
+        close = 100 * np.exp(np.cumsum(np.random.default_rng(len(asked)).normal(0, 0.01, 300)))
+        fields = {"Open": close, "High": close * 1.01, "Low": close * 0.99, "Close": close}
+        fields |= {"Adj Close": close, "Volume": np.full(300, 1e6)}
+        columns = pd.MultiIndex.from_tuples([(f, ticker) for f in fields])
+        return pd.DataFrame(np.column_stack(list(fields.values())), index=days, columns=columns)
+
+    monkeypatch.setitem(sys.modules, "yfinance", types.SimpleNamespace(download=download))
+    dm = StockDataModule(source="yfinance", tickers=["NVDA", "AMD"], window=10)
+    dm.setup()
+    assert [a[0] for a in asked] == ["NVDA", "AMD"] and all(a[3] is False for a in asked)
+    assert set(dm.splits["train"].ticker) == {"NVDA", "AMD"}
+    monkeypatch.setitem(sys.modules, "yfinance", None)  # not installed
+    with pytest.raises(SeqlabError, match=r"data.source=yfinance needs .*pip install yfinance"):
+        StockDataModule(source="yfinance", tickers=["NVDA"]).setup()
