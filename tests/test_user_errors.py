@@ -3,6 +3,8 @@ ValueError from deep inside sklearn, torch or a callback (a traceback)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -67,3 +69,55 @@ def test_sampling_settings_are_checked_before_the_checkpoint_loads(override, mes
     with pytest.raises(SeqlabError, match=message) as err:
         check_sampling(base)
     assert "Fix:" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=abc", r"seed='abc': an integer, or null\. Fix:"),
+        ("trainer.accumulate_grad_batches=0", r"trainer.accumulate_grad_batches=0: a whole number"),
+        ("trainer.check_val_every_n_epoch=0", r"trainer.check_val_every_n_epoch=0: a whole number"),
+    ],
+)
+def test_counts_lightning_divides_by_are_refused_before_anything_runs(tmp_path, override, message):
+    from seqlab.cli.train import run
+    from tests.conftest import compose_config
+
+    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "test=false"]
+    short += ["trainer.limit_val_batches=1", "extras.print_config=false", "logger=csv"]
+    with pytest.raises(SeqlabError, match=message):
+        run(compose_config("train", [*short, override], tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.precision=17", r"^trainer: Precision 17 is invalid\..* Fix: correct that"),
+        (
+            "trainer.val_check_interval=1.5",
+            r"^trainer: .*invalid value 1\.5 for val_check_interval",
+        ),
+    ],
+)
+def test_a_trainer_argument_lightning_rejects_is_one_line(tmp_path, override, message):
+    from hydra.utils import instantiate
+
+    from seqlab.cli.preflight import trainer_error
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", [override], tmp_path)
+    with pytest.raises(Exception) as raised:
+        instantiate(cfg.trainer)
+    refused = trainer_error(raised.value)
+    assert isinstance(refused, SeqlabError) and "\n" not in str(refused)
+    assert re.search(message, str(refused)), str(refused)
+    assert trainer_error(RuntimeError("a bug, not a setting")) is None  # bugs stay tracebacks
+
+
+def test_the_cli_turns_a_rejected_trainer_argument_into_a_user_error(tmp_path):
+    from seqlab.cli.train import run
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", ["trainer.precision=17", "logger=csv"], tmp_path)
+    with pytest.raises(SeqlabError, match=r"^trainer: Precision 17 is invalid"):
+        run(cfg)

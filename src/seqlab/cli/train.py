@@ -178,7 +178,7 @@ def _make_trainer(cfg: DictConfig, task, datamodule, loggers: list, resumed_step
     import lightning as L
     from hydra.utils import instantiate
 
-    from seqlab.cli.preflight import fit_validation_interval, per_chunk_clipping
+    from seqlab.cli.preflight import fit_validation_interval, per_chunk_clipping, trainer_error
     from seqlab.utils.checkpoint_io import AtomicCheckpointIO
     from seqlab.utils.csv_logger import drop_rows_after_step
     from seqlab.utils.instantiators import instantiate_group
@@ -190,9 +190,18 @@ def _make_trainer(cfg: DictConfig, task, datamodule, loggers: list, resumed_step
         from seqlab.cli.startup import FirstStepClock
 
         callbacks.append(FirstStepClock(clock))
-    trainer: L.Trainer = instantiate(
-        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
-    )
+    try:
+        trainer: L.Trainer = instantiate(
+            trainer_cfg,
+            callbacks=callbacks,
+            logger=loggers or False,
+            plugins=[AtomicCheckpointIO()],
+        )
+    except Exception as err:
+        refused = trainer_error(err)
+        if refused is None:
+            raise
+        raise refused from err
     if cfg.get("resume") and resumed_step is not None:
         for logger in trainer.loggers:
             if isinstance(logger, L.pytorch.loggers.CSVLogger):
