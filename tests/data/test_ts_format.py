@@ -59,6 +59,8 @@ def test_a_non_utf8_header_comment_is_skipped_and_bad_data_is_named(tmp_path):
     )
     series, labels = read_ts(path)
     assert labels == ["a", "b"] and np.array_equal(series[1][:, 0], [4.0, 5.0, 6.0])
+    path.write_bytes(b"% archive-style comment: \xe9t\xe9\n" + (HEAD + "@data\n1,2,3:a\n").encode())
+    assert read_ts(path)[1] == ["a"]
     path.write_bytes((HEAD + "@data\n1,2,3:a\n").encode() + b"4,5,6:caf\xe9\n")
     with pytest.raises(SeqlabError) as err:
         read_ts(path)
@@ -122,3 +124,16 @@ def test_every_class_with_one_series_trains_without_validation(tmp_path):
     dm = _module(tmp_path, {"a": 1, "b": 1, "c": 1})
     assert len(dm.splits["train"]) == 3 and len(dm.splits["val"]) == 0
     assert dm.val_dataloader() == [] and dm.spec.num_targets == 3
+
+
+def test_the_archives_own_timestamped_file_is_refused():
+    from seqlab.data.package_files import package_file
+
+    path = package_file(
+        "aeon",
+        "datasets/data/UnitTest/UnitTestTimeStamps_TRAIN.ts",
+        field="test",
+        hint="pip install --no-deps aeon==1.6.0",
+    )
+    with pytest.raises(SeqlabError, match=r"timestamped \.ts variant"):
+        read_ts(path)

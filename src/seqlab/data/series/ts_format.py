@@ -46,7 +46,7 @@ def _decoded(path: Path) -> list[tuple[int, str]]:
     """(line number, stripped text) of non-empty lines; comments may be in any encoding."""
     lines = []
     for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
-        if raw.lstrip().startswith(b"#"):
+        if raw.lstrip().startswith((b"#", b"%")):
             continue  # free-text comments: often latin-1 in the wild, never read
         try:
             text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
