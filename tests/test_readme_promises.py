@@ -269,3 +269,26 @@ def test_live_prices_come_through_yfinance(monkeypatch):
     monkeypatch.setitem(sys.modules, "yfinance", None)  # not installed
     with pytest.raises(SeqlabError, match=r"data.source=yfinance needs .*pip install yfinance"):
         StockDataModule(source="yfinance", tickers=["NVDA"]).setup()
+
+
+def test_the_series_table_benchmark_writes_the_table_the_readme_shows(tmp_path, monkeypatch):
+    """`python -m benchmarks.series_table` rewrites `benchmarks/results/series_table.md` (its
+    training runs replaced by fixed numbers here), and the README shows that file's table."""
+    from benchmarks import series_table
+
+    readme = (ROOT / "README.md").read_text()
+    shown = (ROOT / "benchmarks" / "results" / "series_table.md").read_text()
+    assert all(line in readme for line in shown.splitlines() if line.startswith("|"))
+
+    def fake_run(series, model, out):
+        base = {f"test/baseline_{b}_mase": 0.5 for b in series_table.BASELINES}
+        return base | {"test/mase": series_table.MODELS.index(model) / 10}
+
+    monkeypatch.setattr(series_table, "ROOT", tmp_path)
+    monkeypatch.setattr(series_table, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["series_table"])
+    series_table.main()
+    written = (tmp_path / "benchmarks" / "results" / "series_table.md").read_text()
+    header = [line for line in shown.splitlines() if line.startswith("| series")]
+    assert header and header[0] in written  # same columns as the published table
+    assert "| co2 | 0.000 | 0.100 | 0.200 | 0.300 | 0.400 | 0.500 | 0.500 |" in written
