@@ -292,3 +292,22 @@ def test_the_series_table_benchmark_writes_the_table_the_readme_shows(tmp_path, 
     header = [line for line in shown.splitlines() if line.startswith("| series")]
     assert header and header[0] in written  # same columns as the published table
     assert "| co2 | 0.000 | 0.100 | 0.200 | 0.300 | 0.400 | 0.500 | 0.500 |" in written
+
+
+@pytest.mark.slow  # two default trainings, ~25 s
+@pytest.mark.parametrize(("model", "accuracy"), [("lstm", 0.957), ("transformer", 0.981)])
+def test_japanese_vowels_accuracy_as_the_readme_reports(tmp_path, model, accuracy):
+    """`python train.py data=japanese_vowels model=lstm`: 95.7% test accuracy (transformer
+    98.1%; majority class 8.4%), within two of the 370 test series."""
+    from tests.conftest import train_summary
+
+    test = train_summary(
+        tmp_path,
+        "data=japanese_vowels",
+        f"model={model}",
+        "logger=csv",
+        "extras.print_config=false",
+        "callbacks.progress_bar=null",
+    )["test"]
+    assert test["test/acc"] == pytest.approx(accuracy, abs=2 / 370)
+    assert test["test/baseline_majority_acc"] == pytest.approx(0.084, abs=0.001)
