@@ -14,7 +14,7 @@ from benchmarks.run import BENCHMARKS
 from tests.conftest import ROOT
 
 
-@pytest.mark.slow  # ~30 s on 2 cores: the slowest test of the default suite
+@pytest.mark.slow  # ~30 s on 2 cores: too slow for the default suite; CI runs it with -m slow
 def test_smoke_run_writes_every_benchmark(tmp_path):
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}

@@ -66,8 +66,11 @@ def test_bad_input_is_one_clear_line(tmp_path):
     result = run_cli(
         "train.py", *TINY, "data.csv_path=/no/such/prices.csv", "logger=csv", home=tmp_path
     )
-    assert result.returncode != 0
-    assert "data.csv_path: file '/no/such/prices.csv' does not exist" in result.stderr
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    (line,) = result.stderr.strip().splitlines()  # one line, nothing else on stderr
+    assert line.startswith("error: data.csv_path: file '/no/such/prices.csv' does not exist")
+    assert "Fix: " in line
 
 
 @pytest.mark.slow

@@ -84,11 +84,12 @@ def test_a_sweep_with_a_failed_job_exits_1_unless_allowed(monkeypatch, capsys):
     ("override", "message"),
     [
         ("trainer.max_epochs=0", "trainer.max_epochs=0 trains nothing"),
-        ("+trainer.max_steps=0", "trainer.max_steps=0 trains nothing"),
+        ("trainer.max_steps=0", "trainer.max_steps=0 trains nothing"),
         ("model.optimizer.lr=-1", r"model.optimizer \(torch.optim.AdamW\): Invalid learning rate"),
         ("+model.optimizer.betas=[0.9,1.5]", "Invalid beta parameter"),
         ("trainer.precision=16-true", "float16 weights on the CPU"),
         ("trainer.accelerator=gpu", "sees no CUDA GPU on this machine"),
+        ("trainer=gpu", "sees no CUDA GPU on this machine"),  # the README's spelling
     ],
 )
 def test_settings_that_cannot_work_are_refused_before_anything_is_built(
@@ -96,7 +97,8 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_built(
 ):
     if "gpu" in override:
         pytest.importorskip("torch").cuda.is_available() and pytest.skip("this machine has a GPU")
-    cfg = compose_config("train", [*QUICK, override], tmp_path)
+    base = [o for o in QUICK if not (override.startswith("trainer=") and "accelerator" in o)]
+    cfg = compose_config("train", [*base, override], tmp_path)
     with pytest.raises(SeqlabError, match=message):
         run(cfg)
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "csv").exists()

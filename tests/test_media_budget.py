@@ -49,11 +49,29 @@ def test_a_share_outside_zero_to_one_names_the_field(share):
         mb.MediaBudget(max_share=share)
 
 
-def test_helpers_do_nothing_without_a_budget():
-    trainer = type("T", (), {"callbacks": []})()
-    assert mb.media_allowed(trainer, "text samples")
+def test_the_helpers_ask_and_bill_the_trainers_budget_and_nothing_without_one(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(mb.time, "perf_counter", clock)
+    ran = []
+    free = type("T", (), {"callbacks": []})()
+    assert mb.media_allowed(free, "text samples")
+    with mb.media_time(free):
+        clock.now += 50.0
+        ran.append("free")
+    assert ran == ["free"]  # the block runs; there is no budget to bill
+
+    budget = mb.MediaBudget(max_share=0.1)
+    trainer = type("T", (), {"callbacks": [object(), budget]})()
+    budget.on_fit_start(None, None)
+    clock.now += 10.0
     with mb.media_time(trainer):
-        pass
+        clock.now += 2.0  # 2 s of media at t = 10..12
+    assert budget.spent == pytest.approx(2.0)
+    assert not mb.media_allowed(trainer, "text samples")  # 2 s > 10% of 12 s
+    assert mb.media_allowed(trainer, "image grid") is False
+    assert budget.deferred == {"text samples", "image grid"}
+    clock.now += 8.0  # 2 s = 10% of 20 s
+    assert mb.media_allowed(trainer, "gradient flow") and "gradient flow" not in budget.deferred
 
 
 def test_a_run_over_budget_defers_periodic_media_and_keeps_the_final_samples(tmp_path, caplog):

@@ -55,9 +55,7 @@ def test_summary_checkpoint_and_loggers_record_the_code_and_versions(tmp_path):
     assert recorded["code"]["commit"] == _git("rev-parse", "HEAD").strip()
     dirty = bool(_git("status", "--porcelain").strip())
     assert recorded["code"]["dirty"] is dirty
-    if dirty:  # the uncommitted changes are kept beside the run
-        diff = (tmp_path / "code.diff").read_text()
-        assert diff.startswith(_git("diff", "HEAD")[:200])
+    assert (tmp_path / "code.diff").is_file() is dirty  # the diff itself: the test below
     assert recorded["versions"]["torch"] == torch.__version__
     assert recorded["versions"]["seqlab"] and recorded["versions"]["lightning"]
     assert recorded["host"] and recorded["command"]
@@ -93,3 +91,27 @@ def test_outside_a_git_checkout_it_says_so(tmp_path):
     assert recorded["code"]["commit"] is None
     assert "not a git checkout" in recorded["code"]["note"]
     assert not (tmp_path / provenance.DIFF_FILE).exists()
+
+
+def test_a_dirty_checkout_keeps_its_diff_and_untracked_names_beside_the_run(tmp_path):
+    """In a temporary clone (the suite's own tree and CI's clone are clean): an edited tracked
+    file and a new file; code.diff holds the edit and names the untracked file."""
+    import hashlib
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--local", str(ROOT), str(clone)], check=True)
+    clean = provenance.collect(root=clone, run_dir=tmp_path / "clean")
+    assert clean["code"]["dirty"] is False and not (tmp_path / "clean" / "code.diff").exists()
+
+    readme = clone / "README.md"
+    readme.write_text(readme.read_text() + "one line added by the test\n")
+    (clone / "notes-untracked.txt").write_text("not in git\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    recorded = provenance.collect(root=clone, run_dir=run_dir)["code"]
+    diff = (run_dir / "code.diff").read_text()
+    assert recorded["dirty"] is True and recorded["commit"] == clean["code"]["commit"]
+    assert "+one line added by the test" in diff and "a/README.md" in diff
+    assert "# untracked: notes-untracked.txt" in diff
+    assert recorded["diff_sha256"] == hashlib.sha256(diff.encode()).hexdigest()
+    assert recorded["diff_file"] == str(run_dir / "code.diff")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -100,7 +101,7 @@ def test_one_torchrun_job_writes_one_folder_summary_and_wandb_run(tmp_path):
             str(ROOT / "train.py"),
             "trainer=ddp_cpu",
             f"paths.log_dir={tmp_path}",
-            *TINY,
+            *WHOLE_EPOCH,
         ],
         capture_output=True,
         text=True,
@@ -110,9 +111,28 @@ def test_one_torchrun_job_writes_one_folder_summary_and_wandb_run(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = _one_run(tmp_path)
-    # both ranks trained: the distributed sampler split the windows between them
-    assert "GLOBAL_RANK: 1" in result.stdout + result.stderr
+    # the distributed sampler split the windows: each rank took half an epoch's batches (one
+    # process, or two ranks each reading every window, would take twice as many steps)
+    windows, batch_size = _train_windows_and_batch_size(tmp_path / "probe")
+    steps = math.ceil(math.ceil(windows / 2) / batch_size)
+    assert json.loads((run / "summary.json").read_text())["global_step"] == steps
     assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+# one whole epoch (no limit_train_batches): the steps an epoch takes tell how windows were split
+WHOLE_EPOCH = [t for t in TINY if "limit_train_batches" not in t]
+
+
+def _train_windows_and_batch_size(out: Path) -> tuple[int, int]:
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", [], out)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    return len(loader.dataset), loader.batch_size
 
 
 @pytest.mark.slow

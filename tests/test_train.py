@@ -87,7 +87,8 @@ def test_run_folder_holds_every_artifact(trained):
     assert test["test/skill"] == pytest.approx(
         1 - test["test/mse"] / test["test/baseline_mse"], abs=1e-5
     )
-    assert abs(test["test/skill"]) < 0.1
+    # the README: "within about ±1% of the baseline" (measured -0.8% here); far above is leakage
+    assert abs(test["test/skill"]) < 0.015
 
 
 def test_wandb_offline_run_has_the_metrics(trained):
@@ -138,3 +139,32 @@ def test_bad_data_field_fails_before_training(train_cfg):
     cfg = train_cfg("data.tickers=[AAPL,NOPE]")
     with pytest.raises(SeqlabError, match="unknown ticker"):
         run(cfg)
+
+
+def test_a_run_that_stops_before_its_first_validation_tests_and_summarises(tmp_path, caplog):
+    """`python train.py data=shakespeare model=lstm trainer.max_steps=20`, the quickest check a
+    user runs: max_steps (no `+`) ends training inside the first epoch, before any validation,
+    so early stopping and the best checkpoint have no val/loss yet. The run still tests the
+    weights it has and writes its summary, and says why there is no validation score."""
+    from tests.conftest import train_summary
+
+    with caplog.at_level("WARNING", logger="seqlab"):
+        summary = train_summary(
+            tmp_path / "run",
+            "data=shakespeare",
+            "data.plays=[hamlet,macbeth,othello]",
+            "data.ngram_order=0",
+            "model=lstm",
+            "model.backbone.hidden_size=16",
+            "model.backbone.num_layers=1",
+            "trainer.max_steps=3",
+            "trainer.limit_test_batches=2",
+            "trainer.accelerator=cpu",
+            "logger=csv",
+            "extras.print_config=false",
+            "callbacks.progress_bar=null",
+        )
+    assert summary["status"] == "ok" and summary["global_step"] == 3
+    assert summary["val"] == {} and summary["best_checkpoint"] in ("", None)
+    assert summary["test"]["test/loss"] > 0
+    assert "stopped at step 3 before its first validation" in caplog.text

@@ -78,10 +78,21 @@ def _yahoo_csv(path, rows=200, seed=0):
 
 
 def test_user_csv_works(tmp_path):
-    _yahoo_csv(tmp_path / "acme.csv", rows=400)
+    """The windows are the user's prices: every target is the log return of that file's Adj
+    Close on its date, and the last input day's price is the day before."""
+    frame = _yahoo_csv(tmp_path / "acme.csv", rows=400)
     dm = StockDataModule(csv_path=str(tmp_path / "acme.csv"), window=10)
     dm.setup()
-    assert set(dm.splits["train"].ticker) == {"ACME"}
+    adj = frame.set_index(pd.to_datetime(frame["Date"]))["Adj Close"]
+    returns = np.log(adj / adj.shift(1))
+    for split in dm.splits.values():
+        assert set(split.ticker) == {"ACME"}
+        dates = pd.to_datetime(split.date)
+        assert np.allclose(split.y[:, 0].numpy(), returns.loc[dates].to_numpy(), atol=1e-6)
+        previous = adj.index.get_indexer(dates) - 1
+        assert np.allclose(split.last_price, adj.iloc[previous].to_numpy())
+    # 399 returns, 10 input days per split's first window: 3 x 10 fewer windows than returns
+    assert sum(len(s.y) for s in dm.splits.values()) == 399 - 3 * 10
 
 
 def test_missing_csv(tmp_path):

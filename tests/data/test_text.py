@@ -424,3 +424,23 @@ def test_datasets_index_like_sequences(cls, args, what):
         ds[len(ds)]
     with pytest.raises(IndexError, match=rf"{what} -{len(ds) + 1} out of range"):
         ds[-len(ds) - 1]
+
+
+def test_a_utf8_bom_is_not_a_vocabulary_character(tmp_path):
+    path = tmp_path / "bom.txt"
+    text = "".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(200))
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # as Windows Notepad saves it
+    dm = ShakespeareDataModule(path=str(path), block_size=32, batch_size=4, ngram_order=0)
+    dm.setup()
+    assert "\ufeff" not in dm.tokenizer.decode(list(range(dm.spec.vocab_size)))
+    assert dm.decode(dm.train_tokens).startswith("line 0: the quick")
+
+
+def test_a_latin1_file_is_refused_in_one_line_naming_the_byte(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Où est le café? Il est là.\n".encode("latin-1") * 50)
+    with pytest.raises(SeqlabError) as err:
+        ShakespeareDataModule(path=str(path), ngram_order=0).setup()
+    text = str(err.value)
+    assert "\n" not in text and f"data.path={str(path)!r} is not valid UTF-8" in text
+    assert "at byte 1" in text and "Fix:" in text and "latin-1" in text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from seqlab.errors import SeqlabError
+
 
 class GradNorm(L.Callback):
     """Every ``every_n_steps`` optimiser steps, log ``train/grad_norm``: the total 2-norm of
@@ -25,7 +27,10 @@ class GradNorm(L.Callback):
 
     def __init__(self, every_n_steps: int = 25, per_parameter: bool = False) -> None:
         if int(every_n_steps) < 1:
-            raise ValueError(f"callbacks.grad_norm.every_n_steps must be >= 1, got {every_n_steps}")
+            raise SeqlabError(
+                f"callbacks.grad_norm.every_n_steps must be >= 1, got {every_n_steps}. Fix: e.g. "
+                "callbacks.grad_norm.every_n_steps=25, or callbacks.grad_norm=null."
+            )
         self.every_n_steps = int(every_n_steps)
         self.per_parameter = per_parameter
         self.last: float | None = None

@@ -19,14 +19,17 @@ from collections.abc import Iterator
 
 import lightning as L
 
+from seqlab.errors import SeqlabError
+
 log = logging.getLogger(__name__)
 
 
 class MediaBudget(L.Callback):
     def __init__(self, max_share: float | None = 0.01) -> None:
         if max_share is not None and not 0 < float(max_share) <= 1:
-            raise ValueError(
-                f"callbacks.media_budget.max_share must be in (0, 1] or null, got {max_share}"
+            raise SeqlabError(
+                f"callbacks.media_budget.max_share must be in (0, 1] or null, got {max_share}. "
+                "Fix: a share of the wall time such as 0.01, or null (no budget)."
             )
         self.max_share = None if max_share is None else float(max_share)
         self.spent = 0.0  # seconds of media on the training thread since fit began

@@ -16,6 +16,7 @@ import lightning as L
 import torch
 
 from seqlab.callbacks.media_budget import media_allowed, media_time
+from seqlab.errors import SeqlabError
 from seqlab.tracking import wandb_loggers
 
 
@@ -30,8 +31,9 @@ class TextSamples(L.Callback):
         every_n_validations: int = 2,
     ) -> None:
         if int(every_n_validations) < 1:
-            raise ValueError(
-                f"callbacks.text_samples.every_n_validations must be >= 1, got {every_n_validations}"
+            raise SeqlabError(
+                "callbacks.text_samples.every_n_validations must be >= 1, got "
+                f"{every_n_validations}. Fix: e.g. 2, or callbacks.text_samples=null."
             )
         self.prompts = list(prompts)
         self.max_new_tokens = max_new_tokens

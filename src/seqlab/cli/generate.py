@@ -92,6 +92,24 @@ def unknown_characters(tokenizer, prompt: str) -> list[str]:
     return sorted({c for c in prompt if c not in vocabulary})
 
 
+def check_sampling(cfg: DictConfig) -> None:
+    """The sampling settings, refused with the fix before a checkpoint is loaded."""
+    if float(cfg.temperature) < 0:
+        raise SeqlabError(
+            f"temperature={float(cfg.temperature)}: must be >= 0. Fix: e.g. temperature=0.8 "
+            "(0 picks the most likely token)."
+        )
+    top_k = cfg.get("top_k")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+        raise SeqlabError(
+            f"top_k={top_k}: null, 0 (all tokens) or a positive integer. Fix: e.g. top_k=50."
+        )
+    for key in ("max_new_tokens", "num_samples", "num_images"):
+        value = cfg.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise SeqlabError(f"{key}={value}: a positive integer. Fix: e.g. {key}=1 or more.")
+
+
 def run(cfg: DictConfig) -> list[str]:
     import torch
 
@@ -101,6 +119,7 @@ def run(cfg: DictConfig) -> list[str]:
     from seqlab.utils.runtime import set_threads
 
     trust(cfg.get("trusted_targets"))
+    check_sampling(cfg)
     set_threads(cfg.get("threads"))
     task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
     if hasattr(task, "generate_images"):

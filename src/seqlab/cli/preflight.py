@@ -22,6 +22,34 @@ def check_train_config(cfg: DictConfig) -> None:
     check_accelerator(cfg.get("trainer", {}))
     check_precision(cfg.get("trainer", {}))
     check_optimizer(cfg.get("model", {}))
+    check_counts(cfg)
+
+
+def check_counts(cfg: DictConfig) -> None:
+    """Whole numbers Lightning divides by or seeds with, refused here rather than as a
+    ZeroDivisionError mid-fit or a ValueError from the seeding."""
+    seed = cfg.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SeqlabError(f"seed={seed!r}: an integer, or null. Fix: e.g. seed=42.")
+    trainer = cfg.get("trainer", {})
+    for key in ("accumulate_grad_batches", "check_val_every_n_epoch"):
+        value = trainer.get(key)
+        if value is None and key == "check_val_every_n_epoch":
+            continue  # null: validate by val_check_interval steps only
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SeqlabError(
+                f"trainer.{key}={value!r}: a whole number >= 1. Fix: e.g. trainer.{key}=1."
+            )
+
+
+def trainer_error(err: Exception) -> SeqlabError | None:
+    """Lightning refusing a trainer argument (``Trainer(precision=17)``,
+    ``val_check_interval=1.5``) as one line, or None for any other error."""
+    cause = err.__cause__ if type(err).__name__ == "InstantiationException" else err
+    if type(cause).__name__ not in ("ValueError", "MisconfigurationException"):
+        return None
+    message = " ".join(str(cause).split())  # one line
+    return SeqlabError(f"trainer: {message} Fix: correct that trainer.* value.")
 
 
 def check_targets_given(cfg: DictConfig) -> None:

@@ -178,7 +178,7 @@ def _make_trainer(cfg: DictConfig, task, datamodule, loggers: list, resumed_step
     import lightning as L
     from hydra.utils import instantiate
 
-    from seqlab.cli.preflight import fit_validation_interval, per_chunk_clipping
+    from seqlab.cli.preflight import fit_validation_interval, per_chunk_clipping, trainer_error
     from seqlab.utils.checkpoint_io import AtomicCheckpointIO
     from seqlab.utils.csv_logger import drop_rows_after_step
     from seqlab.utils.instantiators import instantiate_group
@@ -190,9 +190,18 @@ def _make_trainer(cfg: DictConfig, task, datamodule, loggers: list, resumed_step
         from seqlab.cli.startup import FirstStepClock
 
         callbacks.append(FirstStepClock(clock))
-    trainer: L.Trainer = instantiate(
-        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
-    )
+    try:
+        trainer: L.Trainer = instantiate(
+            trainer_cfg,
+            callbacks=callbacks,
+            logger=loggers or False,
+            plugins=[AtomicCheckpointIO()],
+        )
+    except Exception as err:
+        refused = trainer_error(err)
+        if refused is None:
+            raise
+        raise refused from err
     if cfg.get("resume") and resumed_step is not None:
         for logger in trainer.loggers:
             if isinstance(logger, L.pytorch.loggers.CSVLogger):
@@ -268,6 +277,15 @@ def _fit_and_test(cfg: DictConfig, trainer, task, datamodule, ckpt_path: str | N
         "test": {},
         "best": _best_checkpoint(trainer),
     }
+    if cfg.get("train", True) and trainer.global_step and not metrics["val"]:
+        log.warning(
+            "no validation score: the run stopped at step %d before its first validation "
+            "(val_check_interval=%s, check_val_every_n_epoch=%s), or has no validation data; "
+            "without one there is no best checkpoint, so the test uses the final weights",
+            trainer.global_step,
+            trainer.val_check_interval,
+            trainer.check_val_every_n_epoch,
+        )
     if cfg.get("test", True):
         best = metrics["best"] or None
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)

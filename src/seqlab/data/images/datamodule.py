@@ -29,6 +29,7 @@ public names are importable from this module too.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ def stratified_split(
 
     labels = np.asarray(labels)
     index = np.arange(len(labels))
+    _check_stratifiable(labels, test_frac=test_frac, val_frac=val_frac)
     if test_frac > 0:
         rest, test = train_test_split(
             index, test_size=test_frac, stratify=labels, random_state=seed
@@ -106,6 +108,21 @@ def stratified_split(
         rest, test_size=val_frac, stratify=labels[rest], random_state=seed
     )
     return {"train": train, "val": val, "test": test}
+
+
+def _check_stratifiable(labels: np.ndarray, *, test_frac: float, val_frac: float) -> None:
+    """sklearn's stratified split needs at least one image per class in each part (it takes
+    ceil(frac * n) images): a share too small is refused naming the field, not sklearn's."""
+    classes = len(np.unique(labels))
+    pool = len(labels)
+    for field, frac in (("test_frac", test_frac), ("val_frac", val_frac)):
+        if frac > 0 and math.ceil(frac * pool) < classes:
+            raise SeqlabError(
+                f"data.{field}={frac:g} takes {math.ceil(frac * pool)} of {pool} images, fewer "
+                f"than the {classes} classes a stratified split needs (one each). Fix: "
+                f"data.{field}>={classes / pool:.3g}."
+            )
+        pool -= math.ceil(frac * pool) if frac > 0 else 0
 
 
 def _passed(init_locals: dict[str, Any]) -> dict[str, Any]:
@@ -342,6 +359,7 @@ class HubImageDataModule(ImageDataModule):
         hflip: bool = False,
         cache_dir: str | None = None,
         probe_timeout: float = 3.0,
+        image_size: list[int] | None = None,
     ) -> None:
         super().__init__(
             val_frac=val_frac,
@@ -360,6 +378,7 @@ class HubImageDataModule(ImageDataModule):
         self.train_split, self.test_split = train_split, test_split
         self.cache_dir = cache_dir
         self.probe_timeout = float(probe_timeout)
+        self.image_size = _image_size(image_size)
         self.save_hyperparameters()
 
     def check_online(self) -> None:
@@ -376,6 +395,7 @@ class HubImageDataModule(ImageDataModule):
             label_column=self.label_column,
             splits=(self.train_split, self.test_split),
             cache_dir=self.cache_dir,
+            image_size=self.image_size,
         )
         images, labels = self._hub_parts[self.train_split]
         return images, labels, names
@@ -388,3 +408,16 @@ class HubImageDataModule(ImageDataModule):
         parts["test"] = self._hub_parts.pop(self.test_split)
         self._hub_parts = {}
         return parts
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    """``data.image_size``: null (keep the dataset's one size) or [H, W] to resize to."""
+    if value is None:
+        return None
+    size = tuple(value) if isinstance(value, list | tuple) or hasattr(value, "__len__") else ()
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise SeqlabError(
+            f"data.image_size={value!r}: two positive integers [H, W]. Fix: e.g. "
+            "data.image_size=[32,32], or null to keep the dataset's own size."
+        )
+    return int(size[0]), int(size[1])

@@ -82,11 +82,16 @@ def read_hub_images(
     label_column: str,
     splits: tuple[str, ...],
     cache_dir: str | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """``splits`` of a hub dataset as {split: (images (N, C, H, W) uint8, labels)}, and the
-    class names (from the label column's ClassLabel, else ``0..max`` of the first split).
+    class names (the label column's ClassLabel names, the sorted strings of a string label
+    column, else ``0..max`` of the first split).
 
-    ``image_column=None`` takes the first image column.
+    ``image_column=None`` takes the first image column. Colour modes are unified (all grey
+    stays grey, else RGB); images of different sizes are refused unless ``image_size`` (H, W)
+    resizes them all. Rows labelled -1 (the hub's "unlabelled") are dropped with a warning; a
+    split with no label at all is refused.
     """
     import datasets
 
@@ -119,14 +124,99 @@ def read_hub_images(
             f"data.label_column={label_column!r} is not a column of {dataset!r} "
             f"(columns: {list(features)}). Fix: set data.label_column."
         )
-    names = list(getattr(label, "names", None) or [])
+    where = f"data.dataset={dataset!r}"
+    pictures = {split: list(loaded[split][image_column]) for split in splits}
+    arrays = _pixel_arrays(pictures, where, image_size)
+    raw = {split: list(loaded[split][label_column]) for split in splits}
+    labels, names = _label_ids(raw, list(getattr(label, "names", None) or []), where, splits)
     parts = {}
     for split in splits:
-        table = loaded[split].with_format("numpy")
-        images = np.stack([np.asarray(im, dtype=np.uint8) for im in table[image_column]])
-        # grey (N, H, W) or colour (N, H, W, C) -> (N, C, H, W)
-        images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
-        parts[split] = (images, np.asarray(table[label_column], np.int64))
-    if not names:
-        names = [str(c) for c in range(int(parts[splits[0]][1].max()) + 1)]
+        keep = labels[split] != -1
+        if not keep.any():
+            raise SeqlabError(
+                f"{where}: split {split!r} is unlabelled (-1) in all {keep.size} rows. Fix: "
+                f"set data.test_split/data.train_split to a labelled split (has {list(loaded)})."
+            )
+        if not keep.all():
+            log.warning(
+                "%s: split %r: dropped %d unlabelled (-1) rows of %d",
+                where,
+                split,
+                int((~keep).sum()),
+                keep.size,
+            )
+        parts[split] = (arrays[split][keep], labels[split][keep])
     return parts, names
+
+
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+def _pixel_arrays(
+    pictures: dict[str, list], where: str, image_size: tuple[int, int] | None
+) -> dict[str, np.ndarray]:
+    """PIL images per split -> (N, C, H, W) uint8, in one colour mode and one size."""
+    from PIL import Image
+
+    modes = {im.mode for ims in pictures.values() for im in ims}
+    mode = "L" if modes <= _GREY_MODES else "RGB"
+    if len(modes) > 1:
+        log.info("%s: colour modes %s, all read as %s", where, sorted(modes), mode)
+    if image_size is None:
+        sizes = {split: _size_counts(ims) for split, ims in pictures.items()}
+        every = {size for counts in sizes.values() for size in counts}
+        if len(every) > 1:
+            shown = "; ".join(
+                f"split {split!r}: "
+                + ", ".join(f"{h}x{w} ({n})" for (h, w), n in sorted(counts.items()))
+                for split, counts in sizes.items()
+            )
+            raise SeqlabError(
+                f"{where}: images of different sizes (HxW: {shown}). Fix: set "
+                "data.image_size=[H, W] to resize every image to one size."
+            )
+    arrays = {}
+    for split, ims in pictures.items():
+        if image_size is not None:
+            height, width = image_size
+            ims = [im.resize((width, height), Image.Resampling.BILINEAR) for im in ims]
+        stacked = np.stack([np.asarray(im.convert(mode), dtype=np.uint8) for im in ims])
+        # grey (N, H, W) or colour (N, H, W, C) -> (N, C, H, W)
+        arrays[split] = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
+    return arrays
+
+
+def _size_counts(images: list) -> dict[tuple[int, int], int]:
+    counts: dict[tuple[int, int], int] = {}
+    for im in images:
+        width, height = im.size
+        counts[(height, width)] = counts.get((height, width), 0) + 1
+    return counts
+
+
+def _label_ids(
+    raw: dict[str, list], names: list[str], where: str, splits: tuple[str, ...]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Labels per split as int64 ids (-1: unlabelled) and the class names."""
+    if any(isinstance(v, str) for values in raw.values() for v in values):
+        names = sorted({str(v) for v in raw[splits[0]]})
+        index = {name: i for i, name in enumerate(names)}
+        for split, values in raw.items():
+            unknown = sorted({str(v) for v in values} - set(index))
+            if unknown:
+                raise SeqlabError(
+                    f"{where}: split {split!r} has labels {unknown[:5]} that the {splits[0]!r} "
+                    "split never has. Fix: a test split whose classes all occur in training."
+                )
+        return {s: np.array([index[str(v)] for v in raw[s]], np.int64) for s in splits}, names
+    labels = {split: np.asarray(values, np.int64) for split, values in raw.items()}
+    if not names:
+        names = [str(c) for c in range(int(labels[splits[0]].max(initial=-1)) + 1)]
+    for split, ids in labels.items():
+        bad = sorted(set(ids[(ids < -1) | (ids >= len(names))].tolist()))
+        if bad:
+            raise SeqlabError(
+                f"{where}: split {split!r} has labels {bad[:5]} outside 0..{len(names) - 1} "
+                f"({len(names)} classes). Fix: data.label_column must hold class ids."
+            )
+    return labels, names

@@ -28,36 +28,12 @@ from seqlab.baselines.minirocket import minirocket_accuracy
 from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import SplitLoaders
 from seqlab.data.package_files import package_file
+from seqlab.data.series.ts_format import read_ts
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)
 HINT = "install the archive's data package with `pip install --no-deps aeon==1.6.0`"
-
-
-def read_ts(path: Path) -> tuple[list[np.ndarray], list[str]]:
-    """A ``.ts`` file -> ([series (T_i, C)], [label]). Lines: ``c1 values:c2 values:...:label``."""
-    series, labels = [], []
-    in_data = False
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not in_data:
-            in_data = line.lower() == "@data"
-            continue
-        *channels, label = line.split(":")
-        try:
-            values = [np.array([float(v) for v in c.split(",")]) for c in channels]
-        except ValueError as err:
-            raise SeqlabError(f"{path}: line {number} is not numeric ({err}).") from err
-        if len({len(v) for v in values}) != 1:
-            raise SeqlabError(f"{path}: line {number} has channels of different lengths.")
-        series.append(np.stack(values, axis=1))  # (T_i, C)
-        labels.append(label.strip())
-    if not series:
-        raise SeqlabError(f"{path}: no @data section with series.")
-    return series, labels
 
 
 def _test_beside(train: Path) -> Path:
@@ -231,7 +207,8 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         return (series - self.mean) / self.std
 
     def _stratified_val(self, labels: np.ndarray) -> list[int]:
-        """A seeded share of each class (at least one series); none with val_frac=0."""
+        """A seeded share of each class: at least one series, never a class's last one (a
+        class seen only in validation could not be learned); none with val_frac=0."""
         if not 0.0 <= self.val_frac < 1.0:
             raise SeqlabError(f"data.val_frac={self.val_frac}: a share in [0, 1).")
         if self.val_frac == 0.0:
@@ -240,7 +217,15 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         picked = []
         for c in np.unique(labels):
             members = rng.permutation(np.flatnonzero(labels == c))
-            picked += members[: max(1, round(self.val_frac * len(members)))].tolist()
+            share = min(len(members) - 1, max(1, round(self.val_frac * len(members))))
+            picked += members[:share].tolist()
+        alone = [str(self.class_names[c]) for c in np.unique(labels) if (labels == c).sum() < 2]
+        if alone:
+            log.warning(
+                "classes %s have one training series: it stays in training, so validation "
+                "does not score them",
+                alone,
+            )
         return sorted(picked)
 
     @property

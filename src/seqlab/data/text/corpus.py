@@ -24,10 +24,12 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
             "point it at an existing UTF-8 text file, or set data.path=null for Shakespeare"
         )
     try:
-        text = resolved.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not a character of the text
+        text = resolved.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise SeqlabError(
-            f"{name} is not valid UTF-8 ({e.reason} at byte {e.start}); re-save the file as UTF-8"
+            f"{name} is not valid UTF-8 ({e.reason} at byte {e.start}). Fix: re-save the file "
+            "as UTF-8 (from latin-1: `iconv -f latin1 -t utf-8 in.txt > out.txt`)"
         ) from None
     if not text:
         raise SeqlabError(f"{name} is empty; give a file with text")
