@@ -306,9 +306,10 @@ class ForecastingTask(SeqlabTask):
         in target units."""
         sigma = log_scale.exp()
         error = (y - mean).abs()
-        self.coverage["coverage_80"].update((error <= 1.2816 * sigma).float().mean())
-        self.coverage["coverage_95"].update((error <= 1.96 * sigma).float().mean())
-        self.coverage["width_95"].update((2 * 1.96 * sigma * self.target_std).mean())
+        # every target once: a smaller last batch weighs by its size, not as a whole batch
+        self.coverage["coverage_80"].update((error <= 1.2816 * sigma).float())
+        self.coverage["coverage_95"].update((error <= 1.96 * sigma).float())
+        self.coverage["width_95"].update(2 * 1.96 * sigma * self.target_std)
 
     def on_test_epoch_end(self) -> None:
         if self.interval:
