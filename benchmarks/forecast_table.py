@@ -142,7 +142,7 @@ def table(results: dict[str, dict]) -> str:
         "| data | "
         + " | ".join(MODELS)
         + " | "
-        + " | ".join(REFERENCES)
+        + " | ".join(f"{r} (ref.)" for r in REFERENCES)
         + " | best sMAPE / naive | seconds |",
         "|---" * (len(MODELS) + len(REFERENCES) + 3) + "|",
     ]
