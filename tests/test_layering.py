@@ -72,3 +72,15 @@ def test_imports_only_go_down_and_no_room_imports_in_a_circle():
     assert not upward, upward
     # the one circle there was: the resolver reading stage-1 checkpoints through the registry
     assert "seqlab.tasks.registry" not in _imports(SRC / "tasks" / "resolve.py")
+
+
+def test_reference_scores_travel_typed_and_old_checkpoints_still_read():
+    from seqlab.data.spec import DataSpec
+
+    old = {
+        "task": "classification",
+        "extra": {"baseline_majority_acc_test": 0.25, "lengths": [3, 9]},
+    }
+    spec = DataSpec.from_dict(old)  # a checkpoint written before DataSpec.baselines
+    assert spec.baselines == {"test": {"majority_acc": 0.25}} and spec.extra == {"lengths": [3, 9]}
+    assert DataSpec.from_dict(spec.to_dict()) == spec

@@ -117,7 +117,7 @@ def test_one_nn_dtw_lands_on_the_archives_published_figures(name, published):
 
     dm = UCRDataModule(name=name, rocket_baseline=False)
     dm.setup()
-    assert dm.spec.extra["baseline_dtw_acc_test"] == pytest.approx(published, abs=0.0015)
+    assert dm.spec.baselines["test"]["dtw_acc"] == pytest.approx(published, abs=0.0015)
 
 
 def test_acsf1_skips_its_dtw_baseline_by_default(caplog):
@@ -126,7 +126,9 @@ def test_acsf1_skips_its_dtw_baseline_by_default(caplog):
     dm = UCRDataModule(name="ACSF1", rocket_baseline=False)
     with caplog.at_level("INFO", logger="seqlab.data.series.ucr"):
         dm.setup()
-    assert not any("dtw" in key for key in dm.spec.extra)
+    assert (
+        "dtw_acc" not in dm.spec.baselines["test"] and "rocket_acc" not in dm.spec.baselines["test"]
+    )
     assert "2.1e+10 DP cells" in caplog.text and "data.dtw_max_cells=5e+08" in caplog.text
 
 
@@ -207,10 +209,10 @@ def test_the_markov_chain_table_of_the_course_and_the_readmes_5_gram():
 
     dm = ShakespeareDataModule(cache_dir=None)
     dm.setup()
-    extra = dm.spec.extra  # nats per character (char tokens)
-    assert extra["baseline_ngram_nll_val"] == pytest.approx(1.51, abs=0.005)
-    assert extra["baseline_ngram_nll_val"] / math.log(2) == pytest.approx(2.177, abs=0.001)
-    assert extra["baseline_bigram_nll_val"] / math.log(2) == pytest.approx(3.589, abs=0.001)
+    baselines = dm.spec.baselines  # nats per character (char tokens)
+    assert baselines["val"]["ngram_nll"] == pytest.approx(1.51, abs=0.005)
+    assert baselines["val"]["ngram_nll"] / math.log(2) == pytest.approx(2.177, abs=0.001)
+    assert baselines["val"]["bigram_nll"] / math.log(2) == pytest.approx(3.589, abs=0.001)
     train, val = dm.train_tokens.numpy(), dm.val_tokens.numpy()
     # the course's Kneser-Ney rows ("| <name> Kneser–Ney ... | <context> | <bits> |"), read from
     # the page itself: modified KN (discounts per order), as the datamodule's 5-gram
@@ -271,27 +273,39 @@ def test_live_prices_come_through_yfinance(monkeypatch):
         StockDataModule(source="yfinance", tickers=["NVDA"]).setup()
 
 
-def test_the_series_table_benchmark_writes_the_table_the_readme_shows(tmp_path, monkeypatch):
-    """`python -m benchmarks.series_table` rewrites `benchmarks/results/series_table.md` (its
-    training runs replaced by fixed numbers here), and the README shows that file's table."""
-    from benchmarks import series_table
+def test_the_forecast_table_benchmark_writes_the_table_the_readme_shows(tmp_path, monkeypatch):
+    """`python -m benchmarks.forecast_table` rewrites `benchmarks/results/forecast_table.md`
+    (its training runs replaced by fixed numbers here), and the README shows that file's table."""
+    from benchmarks import forecast_table
 
     readme = (ROOT / "README.md").read_text()
-    shown = (ROOT / "benchmarks" / "results" / "series_table.md").read_text()
+    shown = (ROOT / "benchmarks" / "results" / "forecast_table.md").read_text()
     assert all(line in readme for line in shown.splitlines() if line.startswith("|"))
 
-    def fake_run(series, model, out):
-        base = {f"test/baseline_{b}_mase": 0.5 for b in series_table.BASELINES}
-        return base | {"test/mase": series_table.MODELS.index(model) / 10}
+    def fake_run(overrides, out):
+        test = {
+            f"test/baseline_{r}_{m}": 0.5
+            for r in forecast_table.REFERENCES
+            for m in ("mase", "owa")
+        }
+        model = next(o for o in overrides if o.startswith("model="))
+        rank = (
+            ["model=ar", "model=lstm", "model=gru", "model=dlinear"].index(model)
+            if "fit" not in str(overrides)
+            else -1
+        )
+        test |= {"test/mase": 0.2 + rank / 10, "test/owa": 0.4, "test/smape": 9.0}
+        return test | {"test/baseline_naive_smape": 12.0}, 1.0
 
-    monkeypatch.setattr(series_table, "ROOT", tmp_path)
-    monkeypatch.setattr(series_table, "run", fake_run)
-    monkeypatch.setattr(sys, "argv", ["series_table"])
-    series_table.main()
-    written = (tmp_path / "benchmarks" / "results" / "series_table.md").read_text()
-    header = [line for line in shown.splitlines() if line.startswith("| series")]
+    monkeypatch.setattr(forecast_table, "RESULTS", tmp_path)
+    monkeypatch.setattr(forecast_table, "run", fake_run)
+    monkeypatch.setattr(forecast_table, "datasets", lambda folder: {"toy": ["data=series"]})
+    monkeypatch.setattr(sys, "argv", ["forecast_table"])
+    forecast_table.main()
+    written = (tmp_path / "forecast_table.md").read_text()
+    header = [line for line in shown.splitlines() if line.startswith("| data")]
     assert header and header[0] in written  # same columns as the published table
-    assert "| co2 | 0.000 | 0.100 | 0.200 | 0.300 | 0.400 | 0.500 | 0.500 |" in written
+    assert "| toy | **0.100 (0.400)** | 0.200 (0.400) | 0.300 (0.400) |" in written
 
 
 @pytest.mark.slow  # two default trainings, ~25 s

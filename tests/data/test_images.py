@@ -40,7 +40,7 @@ def test_digits_shapes_spec_and_sizes(digits):
     assert spec.image_shape == (1, 8, 8)
     assert (spec.seq_len, spec.num_features, spec.num_targets) == (8, 8, 10)  # rows of pixels
     assert spec.class_names == tuple("0123456789")
-    assert 0.09 < spec.extra["baseline_majority_acc_test"] < 0.12  # ten balanced classes
+    assert 0.09 < spec.baselines["test"]["majority_acc"] < 0.12  # ten balanced classes
     x, y = next(iter(digits.train_dataloader()))
     assert x.shape == (64, 1, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert int(digits.splits["train"].images.max()) == 16  # load_digits' 0..16 values

@@ -53,7 +53,7 @@ def test_splits_are_seeded_and_differ():
     assert not torch.equal(dm.splits["train"].tokens, dm.splits["val"].tokens)
     counts = torch.bincount(dm.splits["train"].labels, minlength=8)
     assert counts.min() > 32  # keys are drawn uniformly: chance is 1 / num_symbols
-    assert dm.spec.extra["baseline_majority_acc_val"] == pytest.approx(1 / 8, abs=0.05)
+    assert dm.spec.baselines["val"]["majority_acc"] == pytest.approx(1 / 8, abs=0.05)
 
 
 @pytest.mark.parametrize(

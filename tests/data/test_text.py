@@ -309,18 +309,18 @@ def test_spec_and_baselines(char_dm):
     assert spec.vocab_size == char_dm.tokenizer.vocab_size
     assert DataSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     for split in ("val", "test"):
-        uni = spec.extra[f"baseline_unigram_nll_{split}"]
-        bi = spec.extra[f"baseline_bigram_nll_{split}"]
-        ngram = spec.extra[f"baseline_ngram_nll_{split}"]
+        uni = spec.baselines[split]["unigram_nll"]
+        bi = spec.baselines[split]["bigram_nll"]
+        ngram = spec.baselines[split]["ngram_nll"]
         assert 0 < ngram < bi - 0.3 < uni < math.log(spec.vocab_size), (split, ngram, bi, uni)
     assert spec.extra["baseline_ngram_order"] == 4
 
 
 def test_ngram_baseline_can_be_disabled(bpe_dm):
-    extra = bpe_dm.spec.extra
+    extra, baselines = bpe_dm.spec.extra, bpe_dm.spec.baselines
     assert extra["baseline_ngram_order"] == 0
-    assert not any(k.startswith("baseline_ngram_nll") for k in extra)
-    assert extra["baseline_bigram_nll_val"] > 0
+    assert "ngram_nll" not in baselines["val"] and "ngram_nll" not in baselines["test"]
+    assert baselines["val"]["bigram_nll"] > 0
 
 
 def test_ngram_baselines_match_bruteforce():

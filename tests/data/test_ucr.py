@@ -101,11 +101,11 @@ def test_dtw_matches_the_textbook_recursion_for_series_of_any_length():
 def test_one_nn_dtw_and_minirocket_are_logged_beside_the_model():
     dm = UCRDataModule(name="BasicMotions")
     dm.setup()
-    extra = dm.spec.extra
-    assert 0.8 <= extra["baseline_dtw_acc_test"] <= 1.0  # published 1-NN DTW: 0.975
-    assert extra["baseline_rocket_acc_test"] >= 0.95  # published MiniROCKET: 1.0
-    assert {"baseline_dtw_acc_val", "baseline_rocket_acc_val"} <= set(extra)
-    assert extra["baseline_majority_acc_test"] == pytest.approx(0.25)
+    baselines = dm.spec.baselines
+    assert 0.8 <= baselines["test"]["dtw_acc"] <= 1.0  # published 1-NN DTW: 0.975
+    assert baselines["test"]["rocket_acc"] >= 0.95  # published MiniROCKET: 1.0
+    assert {"dtw_acc", "rocket_acc", "majority_acc"} <= set(baselines["val"])
+    assert baselines["test"]["majority_acc"] == pytest.approx(0.25)
 
 
 def _ts(path, rows: list[tuple[list[list[float]], str]]) -> str:
@@ -128,7 +128,7 @@ def test_your_own_archive_file_with_its_test_file_beside_it(tmp_path):
     dm = UCRDataModule(name=None, path=train, val_frac=0.25, rocket_baseline=False)
     dm.setup()
     assert len(dm.splits["test"]) == 6 and dm.spec.num_targets == 2
-    assert dm.spec.extra["variable_length"] and dm.spec.extra["baseline_dtw_acc_test"] == 1.0
+    assert dm.spec.extra["variable_length"] and dm.spec.baselines["test"]["dtw_acc"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -162,8 +162,8 @@ def test_val_frac_zero_trains_on_the_whole_official_train_file(tmp_path):
     dm = UCRDataModule(name="BasicMotions", val_frac=0, rocket_baseline=False)
     dm.setup()
     assert len(dm.splits["train"]) == 40 and len(dm.splits["val"]) == 0
-    assert dm.val_dataloader() == [] and not any("_val" in key for key in dm.spec.extra)
-    assert "baseline_dtw_acc_test" in dm.spec.extra
+    assert dm.val_dataloader() == [] and "val" not in dm.spec.baselines
+    assert "dtw_acc" in dm.spec.baselines["test"]
     with pytest.raises(SeqlabError, match=r"data.val_frac=1.0: a share in \[0, 1\)"):
         UCRDataModule(name="BasicMotions", val_frac=1.0).setup()
     summary = train_summary(

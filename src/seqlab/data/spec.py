@@ -30,6 +30,10 @@ class DataSpec:
     image_shape: tuple[int, ...] = ()
     class_names: tuple[str, ...] = ()
     feature_names: tuple[str, ...] = ()
+    # reference scores the task logs beside the model's, per split: {"val": {"majority_acc":
+    # 0.11, "dtw_acc": 0.93}, "test": {...}} -> val/baseline_majority_acc, ... (forecasting
+    # scores its references itself, per series: seqlab.evaluation.forecasting)
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -48,4 +52,19 @@ class DataSpec:
         for key in ("image_shape", "class_names", "feature_names"):
             if key in d and d[key] is not None:
                 d[key] = tuple(d[key])
+        if "baselines" not in d:  # a checkpoint from before: "baseline_<name>_<split>" extras
+            d["extra"], d["baselines"] = split_baselines(dict(d.get("extra") or {}))
         return cls(**d)
+
+
+def split_baselines(extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Flat ``baseline_<name>_<split>`` numbers (old checkpoints, the n-gram cache) -> the
+    extras without them, and ``{split: {name: value}}``."""
+    baselines: dict[str, dict[str, float]] = {}
+    for key in list(extra):
+        name, _, split = key.rpartition("_")
+        if key.startswith("baseline_") and split in ("val", "test") and name != "baseline":
+            value = extra.pop(key)
+            if isinstance(value, int | float):
+                baselines.setdefault(split, {})[name.removeprefix("baseline_")] = float(value)
+    return extra, baselines

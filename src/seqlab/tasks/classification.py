@@ -163,10 +163,9 @@ class ClassificationTask(SeqlabTask):
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         confusion: MulticlassConfusionMatrix = getattr(self, f"{stage}_confusion")
         values = {k: v for k, v in metrics.compute().items()}
-        suffix = f"_acc_{stage}"  # baselines the data computed: majority class, 1-NN DTW, ...
-        for key, value in self.spec.extra.items():
-            if key.startswith("baseline_") and key.endswith(suffix):
-                values[key[: -len(f"_{stage}")]] = torch.tensor(float(value))
+        # references the data computed on this split: majority class, 1-NN DTW, MiniROCKET
+        for key, value in self.spec.baselines.get(stage, {}).items():
+            values[f"baseline_{key}"] = torch.tensor(float(value))
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=True)
         self.confusion[stage] = confusion.compute().detach().cpu()
         metrics.reset()

@@ -170,7 +170,7 @@ class LanguageModelingTask(SeqlabTask):
         chars_per_token = float(self.spec.extra.get(f"chars_per_token_{stage}", 1.0))
         values = {"ppl": math.exp(min(nats, 50.0)), "bpc": nats / math.log(2) / chars_per_token}
         for name in BASELINES:
-            base = self.spec.extra.get(f"baseline_{name}_nll_{stage}")
+            base = self.spec.baselines.get(stage, {}).get(f"{name}_nll")
             if base is not None:
                 values[f"baseline_{name}"] = float(base)
                 values[f"baseline_{name}_bpc"] = float(base) / math.log(2) / chars_per_token

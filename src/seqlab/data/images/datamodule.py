@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from seqlab.baselines.majority import majority_class
 from seqlab.data.checks import check_bool, check_frac, check_int
 from seqlab.data.fingerprint import fingerprint
 from seqlab.data.hub import hub_unreachable_reason
@@ -214,7 +215,7 @@ class ImageDataModule(L.LightningDataModule):
             name: torch.bincount(split.labels, minlength=k).tolist()
             for name, split in self.splits.items()
         }
-        majority = int(np.argmax(counts["train"]))
+        majority = majority_class(self.splits["train"].labels.numpy())
         extra: dict[str, Any] = {
             "source": self.source,
             "mean": self.mean,
@@ -225,8 +226,10 @@ class ImageDataModule(L.LightningDataModule):
             "class_counts": counts,
             "data_fingerprint": self.fingerprint(),
         }
-        for name in ("val", "test"):
-            extra[f"baseline_majority_acc_{name}"] = counts[name][majority] / sum(counts[name])
+        baselines = {
+            name: {"majority_acc": counts[name][majority] / max(sum(counts[name]), 1)}
+            for name in ("val", "test")
+        }
         return DataSpec(
             task="classification",
             num_features=int(C * W),
@@ -234,6 +237,7 @@ class ImageDataModule(L.LightningDataModule):
             seq_len=int(H),
             image_shape=(int(C), int(H), int(W)),
             class_names=self.class_names,
+            baselines=baselines,
             extra=extra,
         )
 

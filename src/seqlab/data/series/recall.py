@@ -27,6 +27,7 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset
 
+from seqlab.baselines.majority import majority_accuracy
 from seqlab.data.checks import check_int
 from seqlab.data.loaders import SplitLoaders
 from seqlab.data.spec import DataSpec
@@ -111,12 +112,12 @@ class RecallDataModule(SplitLoaders, L.LightningDataModule):
 
     @property
     def spec(self) -> DataSpec:
-        counts = torch.bincount(self.splits["train"].labels, minlength=self.num_symbols)
-        majority = int(counts.argmax())
+        train = self.splits["train"].labels
         extra = {"distance": self.distance, "variable_length": False}
-        for split in ("val", "test"):
-            labels = self.splits[split].labels
-            extra[f"baseline_majority_acc_{split}"] = float((labels == majority).float().mean())
+        baselines = {
+            split: {"majority_acc": majority_accuracy(train, self.splits[split].labels)}
+            for split in ("val", "test")
+        }
         return DataSpec(
             task="classification",
             num_features=self.vocab,
@@ -128,5 +129,6 @@ class RecallDataModule(SplitLoaders, L.LightningDataModule):
                 *(f"filler{i}" for i in range(self.num_fillers)),
                 "query",
             ),
+            baselines=baselines,
             extra=extra,
         )

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from seqlab.baselines.dtw import one_nn_dtw_accuracy
+from seqlab.baselines.majority import majority_accuracy
 from seqlab.baselines.minirocket import minirocket_accuracy
 from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import SplitLoaders
@@ -231,8 +232,6 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
     @property
     def spec(self) -> DataSpec:
         train = self.splits["train"]
-        counts = np.bincount(train.labels.numpy(), minlength=len(self.class_names))
-        majority = int(counts.argmax())
         extra = {
             "variable_length": len(self.lengths) > 1,
             "lengths": [self.lengths[0], self.lengths[-1]],
@@ -242,16 +241,18 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             "channel_std": [float(v) for v in self.std],
             "train_min_length": int(min(len(s) for s in train.series)),
         }
+        baselines = {}
         for split in ("val", "test") if len(self.splits["val"]) else ("test",):
             labels = self.splits[split].labels
-            extra[f"baseline_majority_acc_{split}"] = float((labels == majority).float().mean())
+            baselines[split] = {"majority_acc": majority_accuracy(train.labels, labels)}
             for name, accuracy in self.reference_accuracy.items():
-                extra[f"baseline_{name}_acc_{split}"] = accuracy[split]
+                baselines[split][f"{name}_acc"] = accuracy[split]
         return DataSpec(
             task="classification",
             num_features=int(train.series[0].shape[1]),
             num_targets=len(self.class_names),
             seq_len=int(self.lengths[-1]),
             class_names=tuple(self.class_names),
+            baselines=baselines,
             extra=extra,
         )

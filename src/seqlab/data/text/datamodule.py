@@ -37,7 +37,7 @@ from seqlab.baselines.language import ngram_baselines, text_baselines
 from seqlab.data.checks import check_bool, check_int
 from seqlab.data.loaders import ResumableDataLoader
 from seqlab.data.samplers import EpochSeededSampler
-from seqlab.data.spec import DataSpec
+from seqlab.data.spec import DataSpec, split_baselines
 from seqlab.data.text.corpus import BINARY_MARKERS, load_corpus, read_text_file, resolve_path
 from seqlab.data.text.fit_tokenizer import BPE_MIN_VOCAB, TOKENIZER_KINDS, fit_tokenizer
 from seqlab.data.text.plays import (
@@ -281,8 +281,13 @@ class ShakespeareDataModule(L.LightningDataModule):
             streams["test"],
         )
         self.num_chars = n
+        extra, baselines = split_baselines(extra)
         self._spec = DataSpec(
-            task="language_modeling", vocab_size=v, seq_len=self.block_size, extra=extra
+            task="language_modeling",
+            vocab_size=v,
+            seq_len=self.block_size,
+            baselines=baselines,
+            extra=extra,
         )
 
     # -- public views -----------------------------------------------------------------
