@@ -135,6 +135,7 @@ PAIRS: list[tuple[str, str, list[str]]] = [
     ("transformer", "stocks", []),
     ("transformer_vaswani", "stocks", []),
     ("seq2seq", "stocks", []),
+    ("dlinear", "sunspots", []),
     ("fcn", "japanese_vowels", []),
     ("gpt", "shakespeare", TEXT),
     ("vit", "mnist", []),

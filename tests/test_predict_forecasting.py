@@ -105,6 +105,7 @@ def test_a_file_that_does_not_fit_is_refused_in_one_line(forecaster, tmp_path, c
         run_predict(tmp_path / "p", summary["best_checkpoint"], f"data.path={path}")
 
 
+@pytest.mark.slow  # a training run, an ONNX export and a prediction: CI runs it with -m slow
 def test_an_exported_forecaster_reads_raw_values_and_reproduces_predict(tmp_path):
     pytest.importorskip("onnxruntime")
     from hydra.core.global_hydra import GlobalHydra
