@@ -34,7 +34,6 @@ def _hub(monkeypatch, splits: dict[str, list[tuple[object, object]]], label_feat
         return datasets.DatasetDict(parts)
 
     monkeypatch.setattr(datasets, "load_dataset", load)
-    monkeypatch.setattr(HubImageDataModule, "check_online", lambda self: None)
 
 
 def _rows(n: int, size=(6, 6), mode="L", labels=(0, 1)):

@@ -46,7 +46,13 @@ def _offline() -> bool:
     )
 
 
-def load_hf(source: str | os.PathLike[str], *, field: str, cache_dir: str | None = None) -> Any:
+def load_hf(
+    source: str | os.PathLike[str],
+    *,
+    field: str,
+    cache_dir: str | None = None,
+    probe_timeout: float = 3.0,
+) -> Any:
     """``source`` as a ``datasets.DatasetDict`` (see the module docstring)."""
     import datasets
 
@@ -59,7 +65,7 @@ def load_hf(source: str | os.PathLike[str], *, field: str, cache_dir: str | None
         elif path.is_dir() or path.suffix.lower() in BUILDERS or any(c in name for c in "*?"):
             loaded = _data_files(path, name, field)
         else:
-            loaded = _hub(name, field, cache_dir)
+            loaded = _hub(name, field, cache_dir, probe_timeout)
     except SeqlabError:
         raise
     except Exception as err:  # a corrupt folder, an unreadable file
@@ -91,14 +97,14 @@ def _data_files(path: Path, name: str, field: str) -> Any:
     return datasets.load_dataset(BUILDERS[suffix], data_files=data_files)
 
 
-def _hub(name: str, field: str, cache_dir: str | None) -> Any:
+def _hub(name: str, field: str, cache_dir: str | None, probe_timeout: float) -> Any:
     import datasets
 
     offline = _offline()
     if not offline:
         from seqlab.data.hub import hub_unreachable_reason
 
-        reason = hub_unreachable_reason()
+        reason = hub_unreachable_reason(timeout=probe_timeout)
         if reason is None:
             return datasets.load_dataset(name, cache_dir=cache_dir)
         why = f"the hub is unreachable ({reason})"

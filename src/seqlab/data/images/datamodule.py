@@ -44,7 +44,6 @@ from seqlab.data.fingerprint import fingerprint
 from seqlab.data.hub import hub_unreachable_reason
 from seqlab.data.images.sources import (
     OFFLINE_ALTERNATIVES,
-    check_hub_online,
     read_digits,
     read_hub_images,
     read_mnist_5k,
@@ -385,14 +384,9 @@ class HubImageDataModule(ImageDataModule):
         self.image_size = _image_size(image_size)
         self.save_hyperparameters()
 
-    def check_online(self) -> None:
-        check_hub_online(self.dataset, self.probe_timeout)
-
-    def prepare_data(self) -> None:
-        self.check_online()
-
     def _load(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        self.check_online()
+        # what is on disk first: a local folder or files, the hub dataset's cached copy; only a
+        # hub dataset never downloaded needs the network (seqlab.data.hf)
         self._hub_parts, names = read_hub_images(
             self.dataset,
             image_column=self.image_column,
@@ -400,6 +394,7 @@ class HubImageDataModule(ImageDataModule):
             splits=(self.train_split, self.test_split),
             cache_dir=self.cache_dir,
             image_size=self.image_size,
+            probe_timeout=self.probe_timeout,
         )
         images, labels = self._hub_parts[self.train_split]
         return images, labels, names

