@@ -136,3 +136,38 @@ def test_a_language_model_trains_on_a_save_to_disk_folder_through_the_cli(tmp_pa
         "model.backbone.num_layers=1",
     )
     assert summary["status"] == "ok" and summary["test"]["test/loss"] > 0
+
+
+def test_series_of_varying_length_are_classified_from_a_datasets_source(tmp_path, monkeypatch):
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+    from seqlab.data.series.ucr import UCRDataModule
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rng = np.random.default_rng(0)
+
+    def part(n: int) -> Dataset:
+        rows = {"series": [], "label": []}
+        for k in range(n):
+            steps = int(rng.integers(10, 30))
+            rows["series"].append(
+                (np.sin(np.arange(steps) * (1 + k % 2)) + rng.normal(0, 0.1, steps)).tolist()
+            )
+            rows["label"].append(k % 2)
+        features = Features(
+            {"series": Sequence(Value("float64")), "label": ClassLabel(names=["slow", "fast"])}
+        )
+        return Dataset.from_dict(rows, features=features)
+
+    DatasetDict({"train": part(40), "test": part(20)}).save_to_disk(str(tmp_path / "sines"))
+    dm = UCRDataModule(
+        name=None, path=str(tmp_path / "sines"), val_frac=0.25, rocket_baseline=False
+    )
+    dm.setup()
+    assert dm.class_names == ["fast", "slow"] and len(dm.splits["test"]) == 20
+    assert dm.spec.extra["variable_length"] and dm.spec.baselines["test"]["dtw_acc"] > 0.8
+    DatasetDict({"train": part(10), "validation": part(4)}).save_to_disk(str(tmp_path / "other"))
+    with pytest.raises(
+        SeqlabError, match=r"splits \['train', 'validation'\].*name the splits train and test"
+    ):
+        UCRDataModule(name=None, path=str(tmp_path / "other")).setup()

@@ -59,6 +59,59 @@ class _Sequences(torch.utils.data.Dataset):
         return self.series[index], self.labels[index]
 
 
+def _is_datasets_source(path: str) -> bool:
+    from seqlab.data.hf import is_hf_source
+
+    return is_hf_source(path) or Path(path).suffix.lower() in {".parquet", ".pq", ".jsonl"}
+
+
+def read_datasets_series(
+    source: str, *, series: str, label: str
+) -> tuple[tuple[list[np.ndarray], list[str]], tuple[list[np.ndarray], list[str]]]:
+    """A ``datasets`` source with ``train`` and ``test`` splits, one row per series: a sequence
+    column (a list of numbers, or a list of per-step lists for several channels; lengths may
+    vary) and a label column -> (series (T, C) float64, labels as strings) per split."""
+    from seqlab.data.hf import load_hf
+
+    loaded = load_hf(source, field="data.path")
+    if not {"train", "test"} <= set(loaded):
+        raise SeqlabError(
+            f"data.path={source!r} has the splits {list(loaded)}; series classification reads "
+            "its 'train' and 'test' splits (validation is held out of train, data.val_frac). "
+            "Fix: name the splits train and test."
+        )
+    out = []
+    for split in ("train", "test"):
+        part = loaded[split]
+        missing = [c for c in (series, label) if c not in part.column_names]
+        if missing:
+            raise SeqlabError(
+                f"data.path={source!r}: split {split!r} has no column(s) {missing} (columns: "
+                f"{part.column_names}). Fix: data.series_column / data.label_column."
+            )
+        xs = []
+        for row, values in enumerate(part[series]):
+            try:
+                x = np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise SeqlabError(
+                    f"data.path={source!r}: {split} row {row} of '{series}' is not a sequence of "
+                    "numbers (or of per-step lists of numbers). Fix: that row."
+                ) from err
+            x = x[:, None] if x.ndim == 1 else x
+            if x.ndim != 2 or not len(x) or not np.isfinite(x).all():
+                raise SeqlabError(
+                    f"data.path={source!r}: {split} row {row} of '{series}' is empty, not "
+                    "(steps) or (steps, channels), or holds NaN/inf. Fix: that row."
+                )
+            xs.append(x)
+        labels = part.features[label]
+        names = getattr(labels, "names", None)
+        ys = [names[v] if names else str(v) for v in part[label]]
+        out.append((xs, ys))
+    return out[0], out[1]
+
+
 class UCRDataModule(SplitLoaders, L.LightningDataModule):
     """``data=ucr data.name=JapaneseVowels``: classify whole series (of varying length)."""
 
@@ -77,9 +130,12 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         dtw_baseline: bool = True,
         dtw_max_cells: float = 5e8,
         rocket_baseline: bool = True,
+        series_column: str = "series",
+        label_column: str = "label",
     ) -> None:
         super().__init__()
         self.name, self.path, self.test_path = name, path, test_path
+        self.series_column, self.label_column = series_column, label_column
         self.val_frac, self.batch_size = float(val_frac), int(batch_size)
         self.num_workers, self.seed = int(num_workers), int(seed)
         self.dtw_baseline, self.rocket_baseline = bool(dtw_baseline), bool(rocket_baseline)
@@ -114,10 +170,16 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        train_file, test_file = self._files()
-        train_x, train_y = read_ts(train_file)
-        test_x, test_y = read_ts(test_file)
-        where = f"{train_file.name} / {test_file.name}"
+        if self.path and _is_datasets_source(self.path):
+            (train_x, train_y), (test_x, test_y) = read_datasets_series(
+                self.path, series=self.series_column, label=self.label_column
+            )
+            where = str(self.path)
+        else:
+            train_file, test_file = self._files()
+            train_x, train_y = read_ts(train_file)
+            test_x, test_y = read_ts(test_file)
+            where = f"{train_file.name} / {test_file.name}"
         channels = {x.shape[1] for x in train_x} | {x.shape[1] for x in test_x}
         if len(channels) > 1:
             raise SeqlabError(
