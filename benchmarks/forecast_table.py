@@ -34,6 +34,7 @@ MODELS = {
     "lstm": ["model=lstm"],
     "gru": ["model=gru"],
     "dlinear": ["model=dlinear"],
+    "nbeats": ["model=nbeats"],
 }
 REFERENCES = ["naive", "seasonal_naive", "naive2", "ar", "ets"]
 

@@ -136,6 +136,7 @@ PAIRS: list[tuple[str, str, list[str]]] = [
     ("transformer_vaswani", "stocks", []),
     ("seq2seq", "stocks", []),
     ("dlinear", "sunspots", []),
+    ("nbeats", "sunspots", []),
     ("fcn", "japanese_vowels", []),
     ("gpt", "shakespeare", TEXT),
     ("vit", "mnist", []),

@@ -64,3 +64,25 @@ def test_dlinear_forecasts_through_the_cli(tmp_path):
     run(compose_config("train", overrides, tmp_path))
     test = json.loads((tmp_path / "summary.json").read_text())["test"]
     assert test["test/mase"] < test["test/baseline_naive_mase"]  # learns the 11-year cycle
+
+
+def test_nbeats_is_doubly_residual_over_its_blocks():
+    from seqlab.nn.linear_forecast import NBeats
+
+    torch.manual_seed(0)
+    model = NBeats(
+        input_size=2, max_len=6, hidden_size=8, num_layers=2, num_blocks=3, output_size=4
+    )
+    x = torch.randn(5, 6, 2)
+    residual, total = x.reshape(5, 12), torch.zeros(5, 4)
+    for block in model.blocks:  # the recursion written out: x_k = x_{k-1} - b_k, z = sum f_k
+        h = block.mlp(residual)
+        total = total + block.forecast(h)
+        if block.backcast is not None:  # every block but the last
+            residual = residual - block.backcast(h)
+    assert model.blocks[-1].backcast is None and model.blocks[0].backcast is not None
+    out, _ = model(x)
+    assert out.shape == (5, 6, 4) and torch.allclose(out[:, -1], total, atol=1e-6)
+    short = x[:, 2:]  # four steps: the first repeated on the left to six
+    padded = torch.cat([short[:, :1].expand(-1, 2, -1), short], dim=1)
+    assert torch.allclose(model(short)[0][:, -1], model(padded)[0][:, -1])

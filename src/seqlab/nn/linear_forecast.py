@@ -20,6 +20,7 @@ and every step of the returned sequence holds that summary (the task reads the l
 
 from __future__ import annotations
 
+import itertools
 from typing import ClassVar
 
 import torch
@@ -79,3 +80,86 @@ class DLinear(nn.Module):
             z = self.seasonal(h)
         summary = z.reshape(B, 1, self.output_size)
         return summary.expand(B, T, self.output_size), None
+
+
+class NBeatsBlock(nn.Module):
+    """One N-BEATS block (generic basis): an MLP over the flattened window, then a backcast
+    of the window (subtracted before the next block) and a forecast (added to the others)."""
+
+    def __init__(
+        self, window: int, width: int, forecast: int, layers: int, backcast: bool = True
+    ) -> None:
+        super().__init__()
+        sizes = [window, *([width] * layers)]
+        self.mlp = nn.Sequential(
+            *(m for a, b in itertools.pairwise(sizes) for m in (nn.Linear(a, b), nn.ReLU()))
+        )
+        # the last block's backcast would feed nothing: it has none
+        self.backcast = nn.Linear(width, window) if backcast else None
+        self.forecast = nn.Linear(width, forecast)
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        h = self.mlp(x)
+        return (None if self.backcast is None else self.backcast(h)), self.forecast(h)
+
+
+class NBeats(nn.Module):
+    """N-BEATS, generic (Oreshkin, Carpov, Chapados & Bengio 2020): a stack of fully connected
+    blocks with doubly residual connections,
+
+        x_0 = window,   (b_k, f_k) = Block_k(x_{k−1}),   x_k = x_{k−1} − b_k,   z = Σ_k f_k,
+
+    over the window flattened across its ``input_size`` channels; z (``output_size``) is what
+    the forecasting task's head maps to the horizon. Like DLinear it summarises the whole window
+    (forecasting only; every returned step holds the summary).
+    """
+
+    kind: ClassVar[str] = "sequence"
+    tasks: ClassVar[tuple[str, ...]] = ("forecasting",)
+    causal: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        input_size: int = 1,
+        max_len: int = 24,
+        hidden_size: int = 128,
+        num_layers: int = 4,
+        num_blocks: int = 3,
+        output_size: int = 32,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("input_size", input_size),
+            ("max_len", max_len),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("num_blocks", num_blocks),
+            ("output_size", output_size),
+        ):
+            check_int(name, value)
+        self.input_size, self.max_len, self.output_size = input_size, max_len, output_size
+        width = max_len * input_size
+        self.blocks = nn.ModuleList(
+            NBeatsBlock(width, hidden_size, output_size, num_layers, backcast=k < num_blocks - 1)
+            for k in range(num_blocks)
+        )
+
+    def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
+        # x: (B, T, input_size), T <= max_len -> (B, T, output_size)
+        B, T, C = x.shape
+        if self.input_size != C or self.max_len < T:
+            raise ValueError(
+                f"expected input (batch, time <= {self.max_len}, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        if self.max_len > T:  # a shorter window: its first value repeated on the left
+            x = torch.cat([x[:, :1].expand(-1, self.max_len - T, -1), x], dim=1)
+        residual = x.reshape(B, self.max_len * C)  # (B, L·C), oldest step first
+        summary = x.new_zeros(B, self.output_size)
+        for block in self.blocks:
+            backcast, forecast = block(residual)
+            summary = summary + forecast
+            if backcast is not None:
+                residual = residual - backcast
+        return summary[:, None].expand(B, T, self.output_size), None
