@@ -171,3 +171,40 @@ def test_series_of_varying_length_are_classified_from_a_datasets_source(tmp_path
         SeqlabError, match=r"splits \['train', 'validation'\].*name the splits train and test"
     ):
         UCRDataModule(name=None, path=str(tmp_path / "other")).setup()
+
+
+@pytest.mark.slow  # three short trainings through the CLI
+@pytest.mark.parametrize("modality", ["forecasting", "images", "series_classification"])
+def test_every_modality_trains_a_step_from_a_datasets_source_through_the_cli(
+    tmp_path, monkeypatch, modality
+):
+    import datasets
+
+    from tests.conftest import SHORT, train_summary
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rng = np.random.default_rng(0)
+    if modality == "forecasting":
+        source = tmp_path / "table.parquet"
+        datasets.Dataset.from_pandas(_long_table(), preserve_index=False).to_parquet(str(source))
+        data = ["data=series", f"data.path={source}", "data.time_column=month", "data.target=y"]
+        data += ["data.group_column=id", "data.window=12", "model=gru"]
+    elif modality == "images":
+        features = datasets.Features(
+            {"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])}
+        )
+        rows = {"image": [rng.integers(0, 255, (8, 8), dtype=np.uint8) for _ in range(40)]}
+        part = datasets.Dataset.from_dict(
+            rows | {"label": [i % 2 for i in range(40)]}, features=features
+        )
+        datasets.DatasetDict({"train": part, "test": part}).save_to_disk(str(tmp_path / "imgs"))
+        data = ["data=mnist_hub", f"data.dataset={tmp_path / 'imgs'}", "model=vit"]
+        data += ["model.backbone.patch_size=4"]
+    else:
+        rows = {"series": [rng.normal(size=int(rng.integers(8, 20))).tolist() for _ in range(30)]}
+        part = datasets.Dataset.from_dict(rows | {"label": [str(i % 2) for i in range(30)]})
+        datasets.DatasetDict({"train": part, "test": part}).save_to_disk(str(tmp_path / "s"))
+        data = ["data=ucr", "data.name=null", f"data.path={tmp_path / 's'}", "model=gru"]
+        data += ["data.rocket_baseline=false"]
+    summary = train_summary(tmp_path / "run", *SHORT, *data, "trainer.max_epochs=1")
+    assert summary["status"] == "ok" and summary["test"]
