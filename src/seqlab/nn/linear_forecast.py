@@ -37,6 +37,19 @@ def moving_average(x: Tensor, kernel: int) -> Tensor:
     return F.avg_pool1d(padded, kernel_size=kernel, stride=1)
 
 
+def whole_window(x: Tensor, input_size: int, max_len: int) -> Tensor:
+    """x (B, T, input_size), T <= max_len -> (B, max_len, input_size): a shorter window gets its
+    first value repeated on the left (these models read a window of fixed length)."""
+    B, T, C = x.shape
+    if input_size != C or max_len < T:
+        raise ValueError(
+            f"expected input (batch, time <= {max_len}, {input_size}), got {tuple(x.shape)}"
+        )
+    if max_len > T:
+        x = torch.cat([x[:, :1].expand(-1, max_len - T, -1), x], dim=1)
+    return x
+
+
 class DLinear(nn.Module):
     kind: ClassVar[str] = "sequence"
     tasks: ClassVar[tuple[str, ...]] = ("forecasting",)
@@ -65,14 +78,7 @@ class DLinear(nn.Module):
     def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
         # x: (B, T, input_size), T <= max_len -> (B, T, input_size * features)
         B, T, C = x.shape
-        if self.input_size != C or self.max_len < T:
-            raise ValueError(
-                f"expected input (batch, time <= {self.max_len}, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
-        h = x.transpose(1, 2)  # (B, C, T)
-        if self.max_len > T:  # a shorter window: its first value repeated on the left
-            h = torch.cat([h[..., :1].expand(-1, -1, self.max_len - T), h], dim=-1)
+        h = whole_window(x, self.input_size, self.max_len).transpose(1, 2)  # (B, C, max_len)
         if self.decomposition:
             trend = moving_average(h, min(self.kernel, self.max_len))
             z = self.trend(trend) + self.seasonal(h - trend)  # (B, C, features)
@@ -148,13 +154,7 @@ class NBeats(nn.Module):
     def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
         # x: (B, T, input_size), T <= max_len -> (B, T, output_size)
         B, T, C = x.shape
-        if self.input_size != C or self.max_len < T:
-            raise ValueError(
-                f"expected input (batch, time <= {self.max_len}, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
-        if self.max_len > T:  # a shorter window: its first value repeated on the left
-            x = torch.cat([x[:, :1].expand(-1, self.max_len - T, -1), x], dim=1)
+        x = whole_window(x, self.input_size, self.max_len)  # (B, max_len, C)
         residual = x.reshape(B, self.max_len * C)  # (B, L·C), oldest step first
         summary = x.new_zeros(B, self.output_size)
         for block in self.blocks:
