@@ -40,7 +40,7 @@ def moving_average(x: Tensor, kernel: int) -> Tensor:
 def whole_window(x: Tensor, input_size: int, max_len: int) -> Tensor:
     """x (B, T, input_size), T <= max_len -> (B, max_len, input_size): a shorter window gets its
     first value repeated on the left (these models read a window of fixed length)."""
-    B, T, C = x.shape
+    _, T, C = x.shape
     if input_size != C or max_len < T:
         raise ValueError(
             f"expected input (batch, time <= {max_len}, {input_size}), got {tuple(x.shape)}"
@@ -77,7 +77,7 @@ class DLinear(nn.Module):
 
     def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
         # x: (B, T, input_size), T <= max_len -> (B, T, input_size * features)
-        B, T, C = x.shape
+        B, T = x.shape[:2]
         h = whole_window(x, self.input_size, self.max_len).transpose(1, 2)  # (B, C, max_len)
         if self.decomposition:
             trend = moving_average(h, min(self.kernel, self.max_len))
