@@ -290,7 +290,7 @@ def test_the_forecast_table_benchmark_writes_the_table_the_readme_shows(tmp_path
         }
         model = next(o for o in overrides if o.startswith("model="))
         rank = (
-            ["model=ar", "model=lstm", "model=gru", "model=dlinear"].index(model)
+            ["model=ar", "model=lstm", "model=gru", "model=dlinear", "model=nbeats"].index(model)
             if "fit" not in str(overrides)
             else -1
         )
