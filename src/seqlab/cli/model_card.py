@@ -142,6 +142,7 @@ def model_card(summary: dict[str, Any], config: dict[str, Any]) -> str:
         "",
         f"- {summary.get('epochs')} epoch(s), {summary.get('global_step')} optimiser steps"
         + (f", {wall:.1f} s from start to summary" if isinstance(wall, int | float) else ""),
+        *_stopped_line(summary.get("stopped")),
         "- hardware: " + (", ".join(f"{k} {v}" for k, v in hw.items()) or "not recorded"),
         f"- host `{provenance.get('host', '?')}`, started {provenance.get('started', '?')}",
         "",
@@ -181,6 +182,16 @@ def model_card(summary: dict[str, Any], config: dict[str, Any]) -> str:
         )
     out.append("- one training run, one seed, one test split: no spread is measured")
     return "\n".join(out) + "\n"
+
+
+def _stopped_line(stopped: dict | None) -> list[str]:
+    if not stopped:
+        return []
+    planned = stopped.get("epochs_planned")
+    line = f"- stopped by {stopped['reason']} after {stopped['epochs_done']} of {planned} epochs"
+    if stopped["reason"] == "max_time":
+        line += " (**cut short by its time bound**: the scores are those of a shortened run)"
+    return [line]
 
 
 def write_model_card(output_dir: Path, summary: dict[str, Any], config: dict[str, Any]) -> Path:

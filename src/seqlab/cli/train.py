@@ -249,6 +249,8 @@ def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict
         "last_checkpoint": _last_checkpoint(trainer),
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
+        # why fit ended, and epochs done / planned (a recipe cut by max_time says so)
+        "stopped": metrics.get("stopped"),
         "params": header["params"],
         "train": metrics["train"],
         "val": metrics["val"],
@@ -269,9 +271,14 @@ def _summarise(cfg, trainer, spec, output_dir: Path, metrics: dict, header: dict
 
 def _fit_and_test(cfg: DictConfig, trainer, task, datamodule, ckpt_path: str | None) -> dict:
     """Fit, then test the best checkpoint: train/val/test metrics and the best path."""
+    from seqlab.cli.stopping import why_training_stopped
+
+    stopped = None
     if cfg.get("train", True):
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        stopped = why_training_stopped(trainer)
     metrics = {
+        "stopped": stopped,
         "train": metrics_of(trainer.callback_metrics, "train/"),
         "val": metrics_of(trainer.callback_metrics, "val/"),
         "test": {},
