@@ -168,8 +168,7 @@ def _make_loggers(cfg: DictConfig, output_dir: Path) -> list:
     from seqlab.tracking import start_wandb_runs
     from seqlab.utils.instantiators import instantiate_group
 
-    _configure_wandb(cfg, output_dir)
-    loggers = instantiate_group(cfg.get("logger"), "logger")
+    loggers = instantiate_group(_logger_config(cfg), "logger")
     start_wandb_runs(loggers)
     return loggers
 
@@ -325,16 +324,18 @@ def _optimized_value(metric: str | None, trainer, logged: dict[str, float]) -> f
     return value if math.isfinite(value) else float("nan")
 
 
-def _configure_wandb(cfg: DictConfig, output_dir: Path) -> None:
-    """Multirun jobs: one W&B run each, grouped by the sweep; resumed runs: the same run id."""
+def _logger_config(cfg: DictConfig) -> DictConfig | None:
+    """The logger group as it is built, without writing into ``cfg``: multirun jobs get one
+    W&B run each, grouped by the sweep; a resumed run continues its W&B run id."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from seqlab.cli.resume import wandb_run_id
 
-    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    loggers = cfg.get("logger")
+    wandb_cfg = (loggers or {}).get("wandb")
     if not wandb_cfg:
-        return
+        return loggers
     updates: dict[str, Any] = {}
     model_name = cfg.model.backbone._target_.rsplit(".", 1)[-1].lower()
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -349,10 +350,12 @@ def _configure_wandb(cfg: DictConfig, output_dir: Path) -> None:
         if run_id:
             updates["id"] = run_id
             updates["resume"] = "allow"
-    if updates:
-        with open_dict(cfg):
-            for key, value in updates.items():
-                cfg.logger.wandb[key] = value
+    if not updates:
+        return loggers
+    built = OmegaConf.merge(loggers, {"wandb": {}})
+    with open_dict(built):
+        built.wandb.update(updates)
+    return built
 
 
 def _remember_wandb_id(trainer, output_dir: Path) -> None:
