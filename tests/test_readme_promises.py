@@ -162,16 +162,15 @@ def test_the_media_budget_defaults_to_one_percent():
 
 
 def test_model_compile_keeps_its_cache_in_the_projects_cache_inductor(monkeypatch):
-    from seqlab.data.spec import DataSpec
-    from seqlab.tasks.registry import build_task
+    from seqlab.utils.runtime import apply_extras
 
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     monkeypatch.setenv("SEQLAB_ROOT", "/some/project")
-    model = OmegaConf.load(CONFIGS / "model" / "lstm.yaml")
-    model.compile, model.backbone.hidden_size = True, 8
-    spec = DataSpec(task="forecasting", num_features=2, num_targets=1, seq_len=5)
-    build_task(OmegaConf.to_container(model), spec)
+    apply_extras(OmegaConf.create({"extras": {}}))  # what every entry point does first
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/some/project/.cache/inductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/mine")  # the user's own choice stands
+    apply_extras(OmegaConf.create({"extras": {}}))
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/mine"
 
 
 def test_checkpoints_are_fsynced_before_they_replace_the_file(tmp_path, monkeypatch):

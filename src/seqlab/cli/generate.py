@@ -116,11 +116,12 @@ def run(cfg: DictConfig) -> list[str]:
     from seqlab.security import trust
     from seqlab.tasks.registry import load_task
     from seqlab.utils.files import atomic_write_text
-    from seqlab.utils.runtime import set_threads
+    from seqlab.utils.runtime import set_threads, use_project_compile_cache
 
     trust(cfg.get("trusted_targets"))
     check_sampling(cfg)
     set_threads(cfg.get("threads"))
+    use_project_compile_cache()
     task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
     if hasattr(task, "generate_images"):
         return [str(draw_images(task, cfg))]

@@ -7,7 +7,6 @@ its backbone and its datamodule with no Hydra config at hand.
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 import lightning as L
@@ -83,11 +82,7 @@ class SeqlabTask(L.LightningModule):
                 "model.tbptt_steps=null, or a recurrent model (model=rnn|lstm|gru|ar)."
             )
         if self.hparams.model.get("compile"):
-            # the compile cache is per thread count and slow to fill: keep it with the project
-            root = os.environ.get("SEQLAB_ROOT", ".")
-            os.environ.setdefault(
-                "TORCHINDUCTOR_CACHE_DIR", os.path.join(root, ".cache", "inductor")
-            )
+            # its cache folder is set by the entry points (seqlab.utils.runtime)
             self.backbone = torch.compile(self.backbone)
 
     # ------------------------------------------------------------------ optimisation

@@ -29,6 +29,14 @@ def apply_extras(cfg: DictConfig) -> None:
         warnings.filterwarnings("ignore")
     # Offline-safe defaults for Hugging Face libraries; users can still opt in.
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    use_project_compile_cache()
+
+
+def use_project_compile_cache() -> None:
+    """torch.compile's cache is per thread count and slow to fill (~50 s on CPU): keep it with
+    the project (``.cache/inductor``) unless the user chose another place."""
+    root = os.environ.get("SEQLAB_ROOT", ".")
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(root, ".cache", "inductor"))
 
 
 def set_threads(threads: int | None) -> None:
