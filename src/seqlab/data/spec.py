@@ -37,10 +37,11 @@ class DataSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
+        if not isinstance(self.task, str) or not self.task.isidentifier():
             raise SeqlabError(
-                f"DataSpec.task={self.task!r} is not a task seqlab knows. Fix: one of "
-                f"{list(TASKS)} (seqlab.nn.contract.TASKS; a new task type is added there)."
+                f"DataSpec.task={self.task!r} is not a task name. Fix: one of {list(TASKS)}, "
+                "or your own task type's name (a Python identifier, README: Add your own task "
+                "type)."
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hydra.utils import get_class
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.nn.contract import check_backbone_class, kind_of, tasks_of
+from seqlab.nn.contract import TASKS, check_backbone_class, kind_of, tasks_of
 from seqlab.provenance import differences
 from seqlab.security import check_checkpoint, user_trusted
 from seqlab.tasks.base import to_plain
@@ -113,7 +113,14 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
     cls = backbone_class(model)
     refuse_other_tasks(cls, spec.task)
     check_backbone_class(cls, spec.task)
-    task_cls = task_classes().get((spec.task, kind_of(cls)))
+    task_cls = own_task_module(model, spec.task, kind_of(cls))
+    task_cls = task_cls or task_classes().get((spec.task, kind_of(cls)))
+    if task_cls is None and spec.task not in TASKS:
+        raise SeqlabError(
+            f"data: the task type {spec.task!r} is none of seqlab's {list(TASKS)}. Fix: "
+            f"model.task_module=<your SeqlabTask subclass serving ({spec.task!r}, "
+            f"{kind_of(cls)!r})> (README: Add your own task type)."
+        )
     if task_cls is None:
         raise SeqlabError(
             f"data: no task module serves {spec.task} with a {kind_of(cls)} backbone "
@@ -127,10 +134,37 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
     return task
 
 
+def own_task_module(model: dict, task: str, kind: str) -> type | None:
+    """``model.task_module``: a task module from the user's package (a new task type)."""
+    from seqlab.tasks.base import SeqlabTask
+
+    path = model.get("task_module")
+    if not path:
+        return None
+    try:
+        cls = get_class(str(path))
+    except Exception as err:
+        raise SeqlabError(
+            f"model.task_module={path}: cannot import it ({type(err).__name__}: {err}). Fix: a "
+            "dotted path to a SeqlabTask subclass on the Python path."
+        ) from err
+    if not (isinstance(cls, type) and issubclass(cls, SeqlabTask)):
+        raise SeqlabError(
+            f"model.task_module={path} is not a seqlab task. Fix: subclass "
+            "seqlab.tasks.base.SeqlabTask (README: Add your own task type)."
+        )
+    if (task, kind) not in {tuple(pair) for pair in cls.serves}:
+        raise SeqlabError(
+            f"model.task_module={path} serves {list(cls.serves)}, not ({task!r}, {kind!r}) "
+            "(this data's task and the backbone's kind). Fix: add that pair to its `serves`."
+        )
+    return cls
+
+
 def refuse_other_tasks(cls: type, task: str) -> None:
     """A backbone that declares other tasks: one line naming the models that fit."""
     tasks = tasks_of(cls)
-    if tasks and task not in tasks:
+    if tasks and task in TASKS and task not in tasks:
         raise SeqlabError(
             f"model={model_name(cls)} cannot do {task}; models that fit this data: "
             f"{', '.join(models_for(task))}."
