@@ -164,21 +164,32 @@ def fit_validation_interval(trainer: Any, datamodule: Any) -> Any:
     return OmegaConf.merge(trainer, {"val_check_interval": 1.0})
 
 
-def per_chunk_clipping(trainer: Any, task: Any) -> Any:
-    """Truncated BPTT steps the optimiser per chunk (manual optimisation), where Lightning
-    refuses trainer-level clipping: the task clips each chunk with the same value, said once."""
+def chunk_clipping(model: Any, trainer: Any, spec: Any) -> dict:
+    """Truncated BPTT of a language model steps the optimiser per chunk (manual optimisation),
+    where Lightning refuses trainer-level clipping: the task clips each chunk with the same value
+    (model.grad_clip, unless set), decided here before the task is built and said once."""
     import logging
 
-    from omegaconf import OmegaConf
+    from seqlab.tasks.base import to_plain
 
+    model = dict(to_plain(model))
     clip = trainer.get("gradient_clip_val")
-    if task.automatic_optimization or not clip:
-        return trainer
-    if not task.grad_clip:
-        task.grad_clip = float(clip)
+    if spec.task != "language_modeling" or not model.get("tbptt_steps") or not clip:
+        return model
+    model["grad_clip"] = model.get("grad_clip") or float(clip)
     logging.getLogger(__name__).info(
         "model.tbptt_steps: gradients are clipped per chunk at %s (model.grad_clip) instead of "
         "by the trainer (trainer.gradient_clip_val)",
-        task.grad_clip,
+        model["grad_clip"],
     )
+    return model
+
+
+def per_chunk_clipping(trainer: Any, task: Any) -> Any:
+    """The trainer config without trainer-level clipping for a task that steps its optimiser
+    itself (the task clips per chunk: `chunk_clipping`)."""
+    from omegaconf import OmegaConf
+
+    if task.automatic_optimization or not trainer.get("gradient_clip_val"):
+        return trainer
     return OmegaConf.merge(trainer, {"gradient_clip_val": None})

@@ -138,6 +138,7 @@ def _build(cfg: DictConfig):
     """The data first (it decides the task and its sizes), then the task around the model."""
     from hydra.utils import instantiate
 
+    from seqlab.cli.preflight import chunk_clipping
     from seqlab.tasks.registry import build_task
 
     log.info("data <%s>", cfg.data._target_)
@@ -145,7 +146,8 @@ def _build(cfg: DictConfig):
     datamodule.prepare_data()
     datamodule.setup("fit")
     log.info("model <%s> for task %s", cfg.model.backbone._target_, datamodule.spec.task)
-    return datamodule, build_task(cfg.model, datamodule.spec, data=cfg.data)
+    model = chunk_clipping(cfg.model, cfg.trainer, datamodule.spec)
+    return datamodule, build_task(model, datamodule.spec, data=cfg.data)
 
 
 def _starting_checkpoint(cfg: DictConfig) -> tuple[str | None, int | None]:
