@@ -129,3 +129,14 @@ def test_an_exported_forecaster_reads_raw_values_and_reproduces_predict(tmp_path
         (forecast,) = session.run(["forecast"], {"window": window})
         mine = predicted[predicted["series"] == name]["forecast"].to_numpy()
         assert np.allclose(forecast[0], mine, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("transform", ["log", "diff"])
+def test_a_transformed_forecaster_predicts_in_the_datas_units(tmp_path, transform):
+    data = _panel(tmp_path / "sales.csv")
+    summary = _train(tmp_path / "run", data, f"data.transform={transform}", "trainer.max_epochs=1")
+    table = run_predict(tmp_path / "p", summary["best_checkpoint"], f"data.path={data}")
+    last = pd.read_csv(data).dropna().groupby("store")["sales"].last()
+    first = table[table["step"] == 1].set_index("series")["forecast"]
+    # the next value lies near the series' last one, on its own scale (10 to 1000 apart)
+    assert ((first / last[first.index]).between(0.5, 2.0)).all(), (first, last)

@@ -93,7 +93,7 @@ def _prepared(name: str, frame: pd.DataFrame, spec: DataSpec) -> dict | None:
     extra, info = spec.extra, spec.extra["table"]
     targets, n = list(extra["target"]), len(extra["target"])
     columns = [*targets, *(info.get("features") or [])]
-    values = frame[columns].to_numpy(np.float64)
+    values = frame[columns].to_numpy(np.float64, copy=True)  # written below (log)
     last_level = values[-1, :n].copy()
     transform = extra.get("transform", "none")
     if transform == "log":
