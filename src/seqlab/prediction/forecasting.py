@@ -224,4 +224,6 @@ def _future(times: np.ndarray, horizon: int, frequency: str | None) -> np.ndarra
         step = np.median(np.diff(times)) if len(times) > 1 else np.timedelta64(1, "D")
         return np.array([last + step * (k + 1) for k in range(horizon)])
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    return np.array([last + step * (k + 1) for k in range(horizon)])
+    future = np.array([float(last) + step * (k + 1) for k in range(horizon)])
+    whole = float(last).is_integer() and step.is_integer()
+    return future.astype(np.int64) if whole else future  # years stay years: 2000, not 2000.0
