@@ -140,3 +140,12 @@ def test_a_transformed_forecaster_predicts_in_the_datas_units(tmp_path, transfor
     first = table[table["step"] == 1].set_index("series")["forecast"]
     # the next value lies near the series' last one, on its own scale (10 to 1000 apart)
     assert ((first / last[first.index]).between(0.5, 2.0)).all(), (first, last)
+
+
+def test_future_time_stamps_continue_each_axis():
+    from seqlab.prediction.forecasting import _future
+
+    assert _future(np.array([1997.0, 1998.0, 1999.0]), 2, None).tolist() == [2000, 2001]
+    months = pd.date_range("2020-01-01", periods=3, freq="MS").to_numpy()
+    assert [str(t)[:10] for t in _future(months, 2, "MS")] == ["2020-04-01", "2020-05-01"]
+    assert _future(np.array([0.0, 0.5, 1.0]), 2, None).tolist() == [1.5, 2.0]
