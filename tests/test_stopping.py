@@ -15,7 +15,7 @@ def test_a_run_cut_by_its_time_bound_says_so(tmp_path, caplog):
             "model.backbone.hidden_size=8",
             "trainer.max_epochs=5000",
             "trainer.max_time=00:00:00:02",
-        "callbacks.early_stopping=null",
+            "callbacks.early_stopping=null",
         )
     stopped = summary["stopped"]
     assert stopped["reason"] == "max_time" and stopped["epochs_planned"] == 5000
