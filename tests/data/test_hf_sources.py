@@ -108,7 +108,7 @@ def test_a_hub_name_not_in_any_cache_fails_at_once_with_the_offline_fix(tmp_path
 
 
 def test_text_already_kept_on_disk_is_used_without_the_hub(tmp_path, monkeypatch):
-    from seqlab.data.hub import _slug, hub_text_file
+    from seqlab.data.text.hub_text import _slug, hub_text_file
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     kept = tmp_path / f"hub-{_slug('karpathy/tiny_shakespeare')}-text.txt"

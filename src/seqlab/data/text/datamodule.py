@@ -182,7 +182,7 @@ class ShakespeareDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         # Validate the source early (cheap) so errors surface first; hub text is fetched once.
         if self.hub_dataset is not None and self.path is None:
-            from seqlab.data.hub import hub_text_file
+            from seqlab.data.text.hub_text import hub_text_file
 
             self.path = str(
                 hub_text_file(
