@@ -84,3 +84,28 @@ def test_reference_scores_travel_typed_and_old_checkpoints_still_read():
     spec = DataSpec.from_dict(old)  # a checkpoint written before DataSpec.baselines
     assert spec.baselines == {"test": {"majority_acc": 0.25}} and spec.extra == {"lengths": [3, 9]}
     assert DataSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_no_two_modules_import_each_other_in_a_circle():
+    modules = {
+        "seqlab." + ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in SRC.rglob("*.py")
+    }
+    graph = {m: {i for i in _imports(p) if i in modules and i != m} for m, p in modules.items()}
+    seen, on_path, circles = set(), [], []
+
+    def visit(node: str) -> None:
+        if node in on_path:
+            circles.append(on_path[on_path.index(node) :] + [node])
+            return
+        if node in seen:
+            return
+        seen.add(node)
+        on_path.append(node)
+        for nxt in sorted(graph[node]):
+            visit(nxt)
+        on_path.pop()
+
+    for module in sorted(graph):
+        visit(module)
+    assert not circles, circles

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqlab.data.series.table import load_series, read_frame
+from seqlab.data.series.table import load_series, read_frame, series_names
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
@@ -64,12 +64,9 @@ def predict(task: Any, spec: DataSpec, cfg: Any) -> pd.DataFrame:
     ready = [r for r in rows if r is not None]
     short = [name for name, r in zip(table.series, rows, strict=True) if r is None]
     if short:
-        more = ", …" if len(short) > 5 else ""
         log.warning(
-            "%d series (%s%s) shorter than a window needs (%d steps): skipped",
-            len(short),
-            ", ".join(short[:5]),
-            more,
+            "%s shorter than a window needs (%d steps): skipped",
+            series_names(short),
             table_info["min_inputs"] + (1 if extra.get("transform") == "diff" else 0),
         )
     if not ready:

@@ -38,7 +38,7 @@ from seqlab.data.loaders import SplitLoaders, make_loader
 from seqlab.data.package_files import package_file
 from seqlab.data.series.scored_windows import ScoredWindows
 from seqlab.data.series.splits import SPLITS, SeriesPlan, plan_series, split_cut_dates
-from seqlab.data.series.table import describe, load_series, read_frame
+from seqlab.data.series.table import describe, load_series, read_frame, series_names
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
@@ -60,11 +60,6 @@ def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def _names(names: list[str], shown: int = 5) -> str:
-    more = ", …" if len(names) > shown else ""
-    return f"{len(names)} series ({', '.join(names[:shown])}{more})"
 
 
 class SeriesDataModule(SplitLoaders, L.LightningDataModule):
@@ -308,7 +303,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
             levels[name], values[name] = frame, out
         if short:
             message = (
-                f"{_names(short)} shorter than {need} steps (data.horizon plus "
+                f"{series_names(short)} shorter than {need} steps (data.horizon plus "
                 f"{self.min_inputs} inputs{' plus 1 for diff' if self.transform == 'diff' else ''})"
             )
             if not levels:
@@ -361,7 +356,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         untested = [name for name, plan in self.plans.items() if not plan.test]
         if untested:
             table.report.append(
-                f"{_names(untested)} too short for a test window after data.window: "
+                f"{series_names(untested)} too short for a test window after data.window: "
                 "trained on, not tested"
             )
         constant = [
@@ -371,7 +366,7 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
         ]
         if constant:
             table.report.append(
-                f"{_names(constant)} constant: MASE is undefined there (scored by MAE and sMAPE)"
+                f"{series_names(constant)} constant: MASE is undefined there (scored by MAE and sMAPE)"
             )
         for note in table.report:
             log.info("%s", note)

@@ -138,7 +138,7 @@ def load_series(
         report += notes
         series[str(name)] = rows[["time", *columns]].reset_index(drop=True)
     if unobserved:
-        report.append(f"{where}: {_names(unobserved)} have no target value at all: left out")
+        report.append(f"{where}: {series_names(unobserved)} have no target value at all: left out")
     if not series:
         raise SeqlabError(
             f"{where}: no series has a value in {targets or columns}. Fix: check data.target."
@@ -147,7 +147,7 @@ def load_series(
     return SeriesTable(series=series, columns=list(columns), frequency=inferred, report=report)
 
 
-def _names(names: list[str], shown: int = 5) -> str:
+def series_names(names: list[str], shown: int = 5) -> str:
     """'3 series (a, b, c)' or '40 series (a, b, c, d, e, …)'."""
     more = ", …" if len(names) > shown else ""
     return f"{len(names)} series ({', '.join(names[:shown])}{more})"
