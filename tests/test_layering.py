@@ -96,7 +96,7 @@ def test_no_two_modules_import_each_other_in_a_circle():
 
     def visit(node: str) -> None:
         if node in on_path:
-            circles.append(on_path[on_path.index(node) :] + [node])
+            circles.append([*on_path[on_path.index(node) :], node])
             return
         if node in seen:
             return

@@ -187,3 +187,12 @@ def test_a_backtest_scores_every_origin_and_their_mean():
     metrics = evaluate(windows, windows.to_levels(noisy, rows), rows).metrics
     per_origin = [metrics[f"origin_{k}_mase"] for k in range(3)]
     assert metrics["mase"] == pytest.approx(np.mean(per_origin), rel=1e-6)  # 3 origins each
+
+
+def test_columns_named_by_numbers_as_a_headerless_export_has_them(tmp_path):
+    """pandas writes an unnamed index as ``,0``: the command line then says data.target=0."""
+    path = tmp_path / "lynx_like.csv"
+    pd.DataFrame({"0": np.sin(np.arange(60) / 3) + 2}, index=pd.RangeIndex(1821, 1881)).to_csv(path)
+    dm = SeriesDataModule(path=str(path), time_column="Unnamed: 0", target=0, window=8, horizon=1)
+    dm.setup("fit")  # the int reaches the datamodule as Hydra parses it
+    assert dm.targets == ["0"] and len(dm.levels["series"]) == 60

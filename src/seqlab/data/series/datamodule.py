@@ -25,6 +25,7 @@ Bundled real series (offline, inside the ``statsmodels`` wheel): ``data=sunspots
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
@@ -57,9 +58,13 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 def _as_list(value: Any) -> list[str]:
+    """Column names as strings: one name or a list; a header like ``0`` reaches here as an int
+    from the command line (data.target=0)."""
     if value is None:
         return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return [str(value)]
+    return [str(v) for v in value]
 
 
 class SeriesDataModule(SplitLoaders, L.LightningDataModule):
@@ -96,7 +101,8 @@ class SeriesDataModule(SplitLoaders, L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.path, self.preset, self.frame = path, preset, frame
-        self.time_column, self.group_column = time_column, group_column
+        self.time_column = str(time_column)  # headers such as 0 arrive as ints
+        self.group_column = None if group_column is None else str(group_column)
         self.targets, self.features = _as_list(target), _as_list(features)
         self.frequency, self.date_format, self.missing = frequency, date_format, missing
         self.transform = transform
