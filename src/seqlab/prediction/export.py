@@ -56,6 +56,9 @@ def write_onnx(graph: InferenceGraph, example: Batch, path: Path) -> None:
     import warnings
 
     logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one line per folded constant
+    # the exporter traces with dynamo: shapes it saw earlier in this process (a compiled model,
+    # an earlier export) must not specialise this graph's axes
+    torch._dynamo.reset()
     with warnings.catch_warnings(), scripting(graph.module):
         warnings.simplefilter("ignore")
         torch.onnx.export(
