@@ -34,7 +34,6 @@ USER_MODULE = textwrap.dedent(
         """A causal 1-D convolution stack: reads (B, T, input_size), returns (B, T, hidden)."""
 
         kind = "sequence"
-        tasks = ("forecasting", "classification")
         causal = True
 
         def __init__(self, *, input_size: int = 8, hidden_size: int = 16, kernel: int = 3):
@@ -51,7 +50,7 @@ USER_MODULE = textwrap.dedent(
             return h.transpose(1, 2), state  # (B, T, hidden), no state carried
 
 
-    class NoTasks(nn.Module):
+    class NoKind(nn.Module):
         def __init__(self, *, input_size: int = 8):
             super().__init__()
             self.lin = nn.Linear(input_size, input_size)
@@ -60,8 +59,8 @@ USER_MODULE = textwrap.dedent(
             return self.lin(x), state
 
 
-    class NoSizes(NoTasks):
-        tasks = ("forecasting",)
+    class NoSizes(NoKind):
+        kind = "sequence"
 
 
     class SineWaves(L.LightningDataModule):
@@ -154,7 +153,7 @@ def test_a_users_model_and_data_train_test_and_evaluate_through_the_cli(tmp_path
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("my_seqlab_ext.NoTasks", r"does not declare the tasks it serves. Fix: add a class"),
+        ("my_seqlab_ext.NoKind", r"does not declare its kind. Fix: add a class attribute"),
         (
             "my_seqlab_ext.NoSizes",
             r"lacks the integer attribute\(s\) \['input_size', 'output_size'\]",
@@ -199,8 +198,13 @@ def test_a_users_language_model_must_be_causal(user_package):
     }
     with pytest.raises(SeqlabError, match="bidirectional=true reads the future"):
         build_task(model, spec)
-    conv = {"_target_": "my_seqlab_ext.ConvNet", "input_size": 4}
+    # a model that does not say it is causal is no language model (absent means not causal)
+    plain = {"_target_": "my_seqlab_ext.NoSizes", "input_size": 4}
     with pytest.raises(
-        SeqlabError, match=r"my_seqlab_ext.ConvNet cannot do language_modeling; .*gpt"
+        SeqlabError, match=r"my_seqlab_ext.NoSizes cannot do language_modeling; .*gpt"
     ):
-        build_task({**model, "backbone": conv}, spec)
+        build_task({**model, "backbone": plain}, spec)
+    # ConvNet says `causal = True`: it serves language modelling without listing it anywhere
+    conv = {"_target_": "my_seqlab_ext.ConvNet", "input_size": 4}
+    task = build_task({**model, "backbone": conv}, spec)
+    assert type(task).__name__ == "LanguageModelingTask"

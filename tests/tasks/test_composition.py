@@ -8,8 +8,7 @@ from hydra.utils import get_class, instantiate
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.nn.contract import tasks_of
-from seqlab.tasks.registry import build_task
+from seqlab.tasks.registry import build_task, tasks_for
 from tests.conftest import CONFIGS, compose_config
 
 MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml") if p.stem != "custom")
@@ -60,7 +59,7 @@ def test_model_trains_on_data(model, data, datamodules, stage1_checkpoint, tmp_p
     extra = [f"model.tokenizer_ckpt={stage1_checkpoint}"] if model == "dalle" else []
     cfg = compose_config("train", [f"model={model}", f"data={data}", *DATA[data], *extra], tmp_path)
     datamodule = datamodules[data]
-    claimed = tasks_of(get_class(cfg.model.backbone._target_))
+    claimed = tasks_for(get_class(cfg.model.backbone._target_))
     if datamodule.spec.task not in claimed:
         # e.g. a ViT on prices or text: refused up front, naming the models that fit
         refused = rf"cannot do {datamodule.spec.task}; models that fit"
@@ -108,3 +107,42 @@ def test_vit_on_sequences_is_refused_with_the_fitting_models(task):
         build_task(vit, spec)
     fitting = str(err.value).split("models that fit this data: ")[1].rstrip(".").split(", ")
     assert {"lstm", "gru", "rnn", "ar"} <= set(fitting) and "vit" not in fitting
+
+
+# what each built-in backbone serves, derived from its kind and capabilities and the task
+# modules' `serves` pairs; no backbone but DLinear/N-BEATS (forecast-only) lists tasks itself
+DERIVED = {
+    "seqlab.nn.recurrent.LSTM": {"forecasting", "language_modeling", "classification"},
+    "seqlab.nn.ar.AR": {"forecasting", "language_modeling", "classification"},
+    "seqlab.nn.transformer.GPTBackbone": {"forecasting", "language_modeling", "classification"},
+    "seqlab.nn.transformer.TransformerEncoder": {"forecasting", "classification"},
+    "seqlab.nn.conv.FCN": {"forecasting", "classification"},
+    "seqlab.nn.linear_forecast.DLinear": {"forecasting"},
+    "seqlab.nn.vit.ViT": {"classification"},
+    "seqlab.nn.transformer.EncoderDecoder": {"forecasting"},
+    "seqlab.nn.dalle.DALLE": {"text_to_image"},
+    # stage 1 trains on any image data: what its task module reads, not a claim of the VQ-VAE
+    "seqlab.nn.image_tokenizer.VQVAE": {"text_to_image", "classification"},
+}
+
+
+@pytest.mark.parametrize("target", sorted(DERIVED))
+def test_tasks_are_derived_from_kind_and_capabilities(target):
+    cls = get_class(target)
+    assert set(tasks_for(cls)) == DERIVED[target]
+    if "DLinear" not in target:
+        assert "tasks" not in vars(cls), f"{target} lists tasks instead of declaring capabilities"
+
+
+def test_a_new_task_module_extends_what_every_backbone_of_its_kind_serves(monkeypatch):
+    from seqlab.tasks import registry
+
+    class Anomaly:
+        serves = (("anomaly", "sequence"),)
+
+    table = registry.task_classes()
+    monkeypatch.setattr(
+        registry, "task_classes", lambda: {**table, ("anomaly", "sequence"): Anomaly}
+    )
+    assert "anomaly" in tasks_for(get_class("seqlab.nn.conv.FCN"))
+    assert "anomaly" not in tasks_for(get_class("seqlab.nn.vit.ViT"))

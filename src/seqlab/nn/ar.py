@@ -19,7 +19,6 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.nn.checks import check_int
-from seqlab.nn.contract import SEQUENCE_TASKS
 
 __all__ = ["AR"]
 
@@ -28,7 +27,6 @@ class AR(nn.Module):
     """AR(τ): a linear (or small MLP) map of the last τ inputs; a sequence backbone."""
 
     kind: ClassVar[str] = "sequence"
-    tasks: ClassVar[tuple[str, ...]] = SEQUENCE_TASKS
     causal: ClassVar[bool] = True  # output t reads inputs t-τ+1..t only
     carries_state: ClassVar[bool] = True  # the last τ-1 inputs: chunks read one after another
 

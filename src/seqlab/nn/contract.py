@@ -2,10 +2,17 @@
 
 A **backbone** is a plain ``torch.nn.Module`` (no Lightning, no Hydra). The task around it
 adds what the data asks for (an input projection or token embedding, the output head) and
-reads only the attributes below. A backbone declares on its **class**:
+reads only the attributes below. A backbone declares on its **class** what it *is*, never a
+list of tasks that must be kept in step with the task modules:
 
-- ``kind``: which interface it has (see `KINDS`); ``"sequence"`` if absent;
-- ``tasks``: the tasks it serves, a tuple from `TASKS` (required: no silent guess).
+- ``kind``: which interface it has (see `KINDS`; required: no silent guess);
+- its capabilities, below (``causal``, ``carries_state``, ...).
+
+The tasks a backbone serves are **derived** (`seqlab.tasks.registry.tasks_for`): every task
+whose task module serves its kind (each module's ``serves`` pairs), less language modelling
+when the class says ``causal = False`` (or says nothing). A backbone that can do less than
+its kind may narrow that with ``tasks`` (a tuple from `TASKS`): DLinear and N-BEATS summarise
+a fixed window into one forecast, so they set ``tasks = ("forecasting",)``.
 
 **Sequence backbones** (``kind = "sequence"``) — RNN, LSTM, GRU, AR, GPT, Transformer encoder:
 
@@ -44,7 +51,6 @@ from typing import Any
 from seqlab.errors import SeqlabError
 
 TASKS = ("forecasting", "language_modeling", "classification", "text_to_image")
-SEQUENCE_TASKS = ("forecasting", "language_modeling", "classification")
 KINDS = ("sequence", "image", "encoder_decoder", "image_tokenizer", "text_to_image")
 
 
@@ -53,7 +59,15 @@ def kind_of(cls: type) -> str:
 
 
 def tasks_of(cls: type) -> tuple[str, ...]:
+    """The tasks a class narrows itself to (``tasks``), or () when it does not narrow."""
     return tuple(getattr(cls, "tasks", ()) or ())
+
+
+def may_be_causal(cls: type) -> bool:
+    """Whether instances of ``cls`` can be causal: ``causal = True`` on the class, or a
+    property decided per instance (an LSTM unless bidirectional); absent means not causal."""
+    causal = inspect.getattr_static(cls, "causal", False)
+    return causal is True or isinstance(causal, property)
 
 
 def _name(cls: type) -> str:
@@ -68,21 +82,20 @@ def check_backbone_class(cls: Any, task: str) -> None:
             "nn.Module subclass that follows the backbone contract (seqlab.nn.contract)."
         )
     name = _name(cls)
-    tasks = getattr(cls, "tasks", None)
-    if not tasks:
+    if not isinstance(getattr(cls, "kind", None), str):
         raise SeqlabError(
-            f"model.backbone._target_={name} does not declare the tasks it serves. Fix: add a "
-            f"class attribute, e.g. `tasks = {SEQUENCE_TASKS}` (and `kind = 'sequence'` or "
-            "'image'); the contract is in seqlab.nn.contract (README: Add your own model)."
+            f"model.backbone._target_={name} does not declare its kind. Fix: add a class "
+            f"attribute `kind = 'sequence'` (or one of {list(KINDS)}) and, for a sequence "
+            "model whose output t reads inputs <= t only, `causal = True`; the contract is in "
+            "seqlab.nn.contract (README: Add your own model)."
         )
+    tasks = tasks_of(cls)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or kind_of(cls) not in KINDS:
         raise SeqlabError(
             f"{name}: tasks {list(tasks)} / kind {kind_of(cls)!r} are not known. Fix: tasks "
             f"from {list(TASKS)}, kind from {list(KINDS)}."
         )
-    if task in TASKS and task not in tasks:  # a user's own task type: its module decides
-        raise SeqlabError(f"{name} serves {list(tasks)}, not {task} (the task of this data).")
     forward = getattr(cls, "forward", None)
     params = list(inspect.signature(forward).parameters) if forward else []
     if kind_of(cls) == "sequence" and len(params) < 3 and not _takes_varargs(forward):

@@ -23,7 +23,6 @@ KERNELS = (8, 5, 3)
 
 class FCN(nn.Module):
     kind: ClassVar[str] = "sequence"
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "forecasting")
     causal: ClassVar[bool] = False  # each step sees a few steps after it
 
     def __init__(self, *, input_size: int = 32, hidden_size: int = 128, dropout: float = 0.0):

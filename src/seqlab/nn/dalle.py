@@ -40,7 +40,6 @@ class DALLE(nn.Module):
     """Decoder-only transformer over [text tokens, <soi>, image tokens]; see the module doc."""
 
     kind: ClassVar[str] = "text_to_image"
-    tasks: ClassVar[tuple[str, ...]] = ("text_to_image",)
 
     def __init__(
         self,

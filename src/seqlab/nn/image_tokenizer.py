@@ -182,8 +182,6 @@ class VQVAE(nn.Module):
     """Conv encoder -> `VectorQuantizer` -> conv-transpose decoder; see the module docstring."""
 
     kind: ClassVar[str] = "image_tokenizer"
-    # stage 1 of text-to-image trains on any image data (captions or not)
-    tasks: ClassVar[tuple[str, ...]] = ("text_to_image", "classification")
 
     def __init__(
         self,

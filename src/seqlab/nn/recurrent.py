@@ -26,7 +26,6 @@ from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
 from seqlab.nn.checks import check_int
-from seqlab.nn.contract import SEQUENCE_TASKS
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -240,7 +239,6 @@ def _map_state(state: State | None, fn: Callable[[Tensor], Tensor]) -> State | N
 
 class _Recurrent(nn.Module):
     kind: ClassVar[str] = "sequence"
-    tasks: ClassVar[tuple[str, ...]] = SEQUENCE_TASKS
 
     @property
     def causal(self) -> bool:

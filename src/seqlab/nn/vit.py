@@ -37,7 +37,6 @@ class ViT(nn.Module):
     """Patches -> linear embedding + class token + learned positions -> encoder -> pooled."""
 
     kind: ClassVar[str] = "image"
-    tasks: ClassVar[tuple[str, ...]] = ("classification",)
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from hydra.utils import get_class
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.nn.contract import TASKS, check_backbone_class, kind_of, tasks_of
+from seqlab.nn.contract import TASKS, check_backbone_class, kind_of, may_be_causal, tasks_of
 from seqlab.provenance import differences
 from seqlab.security import check_checkpoint, user_trusted
 from seqlab.tasks.base import to_plain
@@ -25,7 +25,8 @@ from seqlab.tasks.resolve import resolve
 log = logging.getLogger(__name__)
 
 # The task modules. Each declares on its class the (task, backbone kind) pairs it serves;
-# backbones declare their kind and tasks (seqlab.nn.contract). A new backbone needs no entry.
+# backbones declare their kind and capabilities (seqlab.nn.contract), and the tasks a backbone
+# serves are derived from both (`tasks_for`). A new backbone needs no entry.
 TASK_MODULES = (
     "seqlab.tasks.forecasting.ForecastingTask",
     "seqlab.tasks.seq2seq.Seq2SeqForecastingTask",
@@ -44,6 +45,23 @@ def task_classes() -> dict[tuple[str, str], type]:
         for pair in cls.serves:
             table[tuple(pair)] = cls
     return table
+
+
+def tasks_for(cls: type) -> tuple[str, ...]:
+    """The tasks a backbone class serves, derived: each task whose module serves its kind,
+    language modelling only for a model that can be causal, narrowed by the class's own
+    ``tasks`` where it declares them (seqlab.nn.contract)."""
+    kind, narrowed = kind_of(cls), tasks_of(cls)
+    derived = []
+    for task, served_kind in task_classes():
+        if served_kind != kind or task in derived:
+            continue
+        if task == "language_modeling" and not may_be_causal(cls):
+            continue
+        if narrowed and task not in narrowed:
+            continue
+        derived.append(task)
+    return tuple(derived)
 
 
 def backbone_class(model: dict) -> type:
@@ -84,7 +102,7 @@ def models_for(task: str) -> list[str]:
     names = []
     for name, target in _model_configs().items():
         try:
-            if task in tasks_of(get_class(target)):
+            if task in tasks_for(get_class(target)):
                 names.append(name)
         except Exception:  # a config whose class does not import here
             continue
@@ -111,8 +129,8 @@ def build_task(model: Any, spec: DataSpec, data: Any = None):
     """
     model = to_plain(model)
     cls = backbone_class(model)
-    refuse_other_tasks(cls, spec.task)
     check_backbone_class(cls, spec.task)
+    refuse_other_tasks(cls, spec.task)
     task_cls = own_task_module(model, spec.task, kind_of(cls))
     task_cls = task_cls or task_classes().get((spec.task, kind_of(cls)))
     if task_cls is None and spec.task not in TASKS:
@@ -163,8 +181,8 @@ def own_task_module(model: dict, task: str, kind: str) -> type | None:
 
 def refuse_other_tasks(cls: type, task: str) -> None:
     """A backbone that declares other tasks: one line naming the models that fit."""
-    tasks = tasks_of(cls)
-    if tasks and task in TASKS and task not in tasks:
+    tasks = tasks_for(cls)
+    if task in TASKS and task not in tasks:
         raise SeqlabError(
             f"model={model_name(cls)} cannot do {task}; models that fit this data: "
             f"{', '.join(models_for(task))}."

@@ -26,8 +26,6 @@ class TransformerEncoder(SelfAttentionStack):
     """
 
     kind: ClassVar[str] = "sequence"
-    # bidirectional: it sees the whole window, so it is no language model
-    tasks: ClassVar[tuple[str, ...]] = ("forecasting", "classification")
 
     def __init__(
         self,
@@ -181,7 +179,6 @@ class EncoderDecoder(nn.Module):
     """
 
     kind: ClassVar[str] = "encoder_decoder"
-    tasks: ClassVar[tuple[str, ...]] = ("forecasting",)
 
     def __init__(
         self,

@@ -10,7 +10,6 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
-from seqlab.nn.contract import SEQUENCE_TASKS
 from seqlab.nn.transformer.cache import TransformerCache
 from seqlab.nn.transformer.config import TransformerConfig
 from seqlab.nn.transformer.stack import SelfAttentionStack
@@ -36,7 +35,6 @@ class GPTBackbone(SelfAttentionStack):
     steps (with a ``state=new_cache()``: in total)."""
 
     kind: ClassVar[str] = "sequence"
-    tasks: ClassVar[tuple[str, ...]] = SEQUENCE_TASKS
     causal: ClassVar[bool] = True
 
     def __init__(
