@@ -1,4 +1,5 @@
-"""`python eval.py ckpt_path=...`: test a checkpoint on the data it was trained on."""
+"""`python eval.py ckpt_path=...`: test a checkpoint on the data it was trained on
+(``ensemble=[...]``: several checkpoints averaged, `seqlab.cli.ensemble`)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    task, checkpoint = load_task(cfg.ckpt_path)
+    if cfg.get("ensemble"):
+        from seqlab.cli.ensemble import run_ensemble
+
+        return run_ensemble(cfg)
+    task, checkpoint = load_task(cfg.get("ckpt_path"))
     data_cfg = OmegaConf.merge(
         OmegaConf.create(task.hparams["data"]),
         OmegaConf.create(dict(cfg.get("data_overrides") or {})),
