@@ -123,7 +123,7 @@ def test_a_forecaster_in_an_ensemble_is_refused(tmp_path):
     from seqlab.evaluation.ensemble import member_output
 
     class Forecaster:
-        class spec:  # noqa: N801
+        class spec:
             task = "forecasting"
 
     with pytest.raises(SeqlabError, match=r"f.ckpt is a forecasting model; .* classifier"):
