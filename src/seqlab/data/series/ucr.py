@@ -29,6 +29,7 @@ from seqlab.baselines.minirocket import minirocket_accuracy
 from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import SplitLoaders
 from seqlab.data.package_files import package_file
+from seqlab.data.series.resample import resample, resample_length
 from seqlab.data.series.ts_format import read_ts
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
@@ -132,6 +133,7 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         rocket_baseline: bool = True,
         series_column: str = "series",
         label_column: str = "label",
+        resample: int | str | None = None,
     ) -> None:
         super().__init__()
         self.name, self.path, self.test_path = name, path, test_path
@@ -140,6 +142,8 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         self.num_workers, self.seed = int(num_workers), int(seed)
         self.dtw_baseline, self.rocket_baseline = bool(dtw_baseline), bool(rocket_baseline)
         self.dtw_max_cells = float(dtw_max_cells)
+        self.resample = resample
+        self.resample_to: int | None = None
         self.splits: dict[str, _Sequences] = {}
         self.save_hyperparameters()
 
@@ -197,6 +201,10 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
                 "labels of the test file must be a subset of the training labels."
             )
         y_train = np.array([index[c] for c in train_y])
+        self.resample_to = resample_length(self.resample, [len(x) for x in train_x])
+        if self.resample_to:  # every series (train, test, and new ones in predict) this long
+            train_x = [resample(x, self.resample_to) for x in train_x]
+            test_x = [resample(x, self.resample_to) for x in test_x]
         val = self._stratified_val(y_train)
         fit = [i for i in range(len(train_x)) if i not in set(val)]
         stacked = np.concatenate([train_x[i] for i in fit])
@@ -302,6 +310,8 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             "channel_mean": [float(v) for v in self.mean],
             "channel_std": [float(v) for v in self.std],
             "train_min_length": int(min(len(s) for s in train.series)),
+            # data.resample: new series are brought to this length too (null: kept)
+            "resample": self.resample_to,
         }
         baselines = {}
         for split in ("val", "test") if len(self.splits["val"]) else ("test",):
