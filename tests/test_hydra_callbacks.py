@@ -38,3 +38,15 @@ def test_gradient_flow_comparison_figure(tmp_path):
     config = _fake_sweep(tmp_path)
     GradientFlowComparison().on_multirun_end(config)
     assert (tmp_path / "gradient_flow_comparison.png").stat().st_size > 5_000
+
+
+def test_a_job_cut_by_its_time_bound_says_so_in_the_table(tmp_path):
+    config = _fake_sweep(tmp_path)
+    summary = json.loads((tmp_path / "1" / "summary.json").read_text())
+    summary["stopped"] = {"reason": "max_time", "epochs_done": 37, "epochs_planned": 300}
+    summary["wall_s"] = 270.4
+    (tmp_path / "1" / "summary.json").write_text(json.dumps(summary))
+    MultirunSummary(metrics=["val/loss"]).on_multirun_end(config)
+    table = (tmp_path / "summary.md").read_text()
+    assert "| val/loss | epochs | wall_s |" in table
+    assert "| 1 | model=lstm seed=1 | ok | 2 | 37/300 (max_time) | 270.4 |" in table

@@ -33,11 +33,24 @@ def collect_jobs(sweep_dir: Path, metrics: list[str]) -> list[dict[str, Any]]:
             flat = {**summary.get("val", {}), **summary.get("test", {})}
             for metric in metrics:
                 row[metric] = flat.get(metric, "")
+            row["epochs"] = epochs_cell(summary.get("stopped"))
+            row["wall_s"] = summary.get("wall_s", "")
             row["error"] = summary.get("error", "")
         else:
             row.update({"status": "failed", "error": "no summary.json (killed?)"})
         rows.append(row)
     return rows
+
+
+def epochs_cell(stopped: dict | None) -> str:
+    """'37/300 (max_time)' for a job its time bound cut short, '300/300' for one that ran its
+    course, '' when the summary does not say."""
+    if not stopped:
+        return ""
+    planned = stopped.get("epochs_planned")
+    cell = f"{stopped.get('epochs_done')}/{planned if planned is not None else '-'}"
+    reason = stopped.get("reason")
+    return f"{cell} ({reason})" if reason in ("max_time", "interrupted", "early_stopping") else cell
 
 
 # (failed, total, table) of the last multirun in this process, for the exit status
@@ -71,7 +84,7 @@ class MultirunSummary(Callback):
         rows = collect_jobs(sweep_dir, self.metrics)
         if not rows:
             return
-        columns = ["job", "overrides", "status", *self.metrics, "error"]
+        columns = ["job", "overrides", "status", *self.metrics, "epochs", "wall_s", "error"]
         table = io.StringIO(newline="")
         writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
