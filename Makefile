@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 AEON ?= aeon==1.6.0
+# a second archive data package: sktime's wheel adds PLAID (537 series of 100-1,344 steps)
+SKTIME ?= sktime==1.2.0
 # pytest-xdist workers for `make test`, one torch thread each (2 cores: ~1.4x faster)
 TEST_WORKERS ?= 2
 PY := $(VENV)/bin/python
@@ -24,7 +26,7 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,sweeps,export]"
 	# the UCR/UEA archive's data files ship in aeon's wheel; --no-deps: only its data is read
 	# (its numba stack would re-pin numpy/pandas), see seqlab/data/series/ucr.py
-	$(PY) -m pip install --quiet --no-deps "$(AEON)"
+	$(PY) -m pip install --quiet --no-deps "$(AEON)" "$(SKTIME)"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install seqlab (torch first)

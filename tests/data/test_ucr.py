@@ -182,3 +182,13 @@ def test_val_frac_zero_trains_on_the_whole_official_train_file(tmp_path):
     test = summary["test"]
     assert summary["epochs"] == 20 and test["test/baseline_majority_acc"] == pytest.approx(0.25)
     assert test["test/acc"] >= test["test/baseline_majority_acc"] + 0.3  # measured 0.75
+
+
+def test_sets_from_either_data_package_and_an_unknown_name_lists_them():
+    from seqlab.data.series.ucr import archive_files
+
+    train, test = archive_files("PLAID")  # sktime's wheel: 537 + 537 series, 100-1,344 steps
+    assert "sktime" in str(train) and test.name == "PLAID_TEST.ts"
+    assert "aeon" in str(archive_files("GunPoint")[0])
+    with pytest.raises(SeqlabError, match=r"data.name=GunPont: no such set .* 'GunPoint'"):
+        archive_files("GunPont")

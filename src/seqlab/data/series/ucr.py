@@ -16,6 +16,7 @@ the official TRAIN file; TEST is the official test split.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -35,7 +36,12 @@ from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
 log = logging.getLogger(__name__)
-HINT = "install the archive's data package with `pip install --no-deps aeon==1.6.0`"
+HINT = (
+    "install the archive's data packages with `pip install --no-deps aeon==1.6.0 "
+    "sktime==1.2.0` (`make install` does), or name a set they ship"
+)
+# wheels that ship the archive's .ts files (read as files, never imported)
+DATA_PACKAGES = ("aeon", "sktime")
 
 
 def _test_beside(train: Path) -> Path:
@@ -47,6 +53,27 @@ def _test_beside(train: Path) -> Path:
                 name.replace(marker, marker.replace("TRAIN", "TEST").replace("train", "test"), 1)
             )
     return train.with_name(train.stem + "_TEST" + train.suffix)
+
+
+def archive_files(name: str) -> tuple[Path, Path]:
+    """(TRAIN, TEST) of a set shipped in a data package's wheel: aeon's first, then sktime's
+    (which adds PLAID: 537 + 537 series of 100-1,344 steps)."""
+    shipped: set[str] = set()
+    for package in DATA_PACKAGES:
+        found = importlib.util.find_spec(package)
+        if not (found and found.submodule_search_locations):
+            continue
+        data = Path(next(iter(found.submodule_search_locations))) / "datasets" / "data"
+        train, test = (data / name / f"{name}_{split}.ts" for split in ("TRAIN", "TEST"))
+        if train.is_file() and test.is_file():
+            return train, test
+        shipped |= {p.parent.name for p in data.glob("*/*_TRAIN.ts")}
+    if not shipped:  # no data package at all: the error names the install
+        package_file(DATA_PACKAGES[0], "datasets/data", field=f"data.name={name}", hint=HINT)
+    raise SeqlabError(
+        f"data.name={name}: no such set in the installed data packages ({', '.join(DATA_PACKAGES)}). "
+        f"Fix: one of {sorted(shipped)}, or your own file with data.path=<name>_TRAIN.ts."
+    )
 
 
 class _Sequences(torch.utils.data.Dataset):
@@ -161,15 +188,7 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             return train, test
         if not self.name:
             raise SeqlabError("data.name or data.path must be set (e.g. data.name=GunPoint).")
-        return tuple(
-            package_file(
-                "aeon",
-                f"datasets/data/{self.name}/{self.name}_{split}.ts",
-                field=f"data.name={self.name}",
-                hint=HINT,
-            )
-            for split in ("TRAIN", "TEST")
-        )
+        return archive_files(self.name)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
