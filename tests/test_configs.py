@@ -141,8 +141,8 @@ def check_instantiates(group: str, option: str, cfg: DictConfig) -> None:
         images = DataSpec(task="classification", image_shape=(1, 28, 28), num_targets=10)
         model = resolve(cfg.model, images, backbone_class(cfg.model)).model
         backbone = instantiate(model["backbone"])
-        assert isinstance(backbone, torch.nn.Module) and sum(
-            p.numel() for p in backbone.parameters()
+        assert isinstance(backbone, torch.nn.Module) and sum(  # fixed features: buffers only
+            p.numel() for p in [*backbone.parameters(), *backbone.buffers()]
         )
     if (group == "data" or whole) and "hub" not in cfg.data._target_.lower() + option:
         assert isinstance(instantiate(cfg.data), L.LightningDataModule)  # hub: opt-in, not built

@@ -29,6 +29,14 @@ a fixed window into one forecast, so they set ``tasks = ("forecasting",)``.
   output t depends on inputs <= t only: language modelling needs it), ``max_len`` (longest
   sequence it accepts, None = any), ``new_cache()`` (a fresh state for step-by-step
   generation), ``attention_maps(x)`` (per-layer weights, for plots).
+- optional, for fixed-feature models (MiniROCKET, `seqlab.nn.minirocket`): ``pooled`` (True:
+  ``forward(x, state=None, *, lengths=None) -> ((B, output_size), None)``, one vector per
+  series, pooled over its own steps; the classification task reads it as is);
+  ``reads_raw_inputs`` (True: no input projection, x is the data's raw channels and
+  ``input_size`` their count, filled in from the data); ``fit(x, lengths)`` with a bool buffer
+  ``fitted`` (`fits_on_data`: fitted once by the task on the training split before training,
+  returning the training features; never again once ``fitted``, so a resumed run keeps what
+  its checkpoint holds).
 
 **Image backbones** (``kind = "image"``) — ViT: constructor arguments ``image_size`` and
 ``channels`` (filled in from the data when left unset), ``forward(images (B, C, H, W)) ->
@@ -143,3 +151,9 @@ def accepts_lengths(backbone: Any) -> bool:
     """Whether ``forward`` takes the ``lengths`` of right-padded sequences."""
     forward = getattr(type(backbone), "forward", None)
     return forward is not None and "lengths" in inspect.signature(forward).parameters
+
+
+def fits_on_data(backbone: Any) -> bool:
+    """Whether the backbone is fitted from the training data before training (``fit`` and a
+    ``fitted`` buffer: fixed features such as MiniROCKET's)."""
+    return callable(getattr(backbone, "fit", None)) and hasattr(backbone, "fitted")

@@ -189,23 +189,25 @@ class MiniRocketFeatures(nn.Module):
     def __init__(
         self,
         *,
-        input_size: int = 1,
+        input_size: int | None = None,
         num_features: int = 10_000,
         max_dilations_per_kernel: int = 32,
         seed: int = 0,
     ) -> None:
         super().__init__()
-        check_int("input_size", input_size)
+        if input_size is not None:  # None: the data's channel count, filled in before the task
+            check_int("input_size", input_size)
         check_int("max_dilations_per_kernel", max_dilations_per_kernel)
         check_int("num_features", num_features, NUM_KERNELS)
-        self.input_size, self.seed = int(input_size), int(seed)
+        self.input_size = None if input_size is None else int(input_size)
+        self.seed = int(seed)
         self.num_features, self.max_dilations = int(num_features), int(max_dilations_per_kernel)
         self.output_size = self.num_features // NUM_KERNELS * NUM_KERNELS
         f64 = torch.float64
         self.register_buffer("weights", kernel_weights(), persistent=False)
         self.register_buffer("dilations", torch.zeros(0, dtype=torch.long))
         self.register_buffer("counts", torch.zeros(0, dtype=torch.long))
-        self.register_buffer("channels", torch.zeros(0, NUM_KERNELS, self.input_size, dtype=f64))
+        self.register_buffer("channels", torch.zeros(0, NUM_KERNELS, input_size or 0, dtype=f64))
         self.register_buffer("biases", torch.zeros(self.output_size, dtype=f64))
         self.register_buffer("mean", torch.zeros(self.output_size, dtype=f64))
         self.register_buffer("std", torch.ones(self.output_size, dtype=f64))
@@ -236,7 +238,7 @@ class MiniRocketFeatures(nn.Module):
 
     def _prepared(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
         """(B, T, C) any float -> (B, C, T) float64 and lengths (B,) on x's device."""
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
+        if x.dim() != 3 or x.shape[-1] != (self.input_size or x.shape[-1]):
             raise ValueError(
                 f"expected input of shape (batch, time, {self.input_size}), got {tuple(x.shape)}"
             )

@@ -9,6 +9,13 @@ Two kinds of backbone, told apart by their interface (no special case per model)
 - sequence backbones (``input_size``, ``forward(x (B, T, C), state) -> (out, state)``: AR,
   RNN, LSTM, GRU, GPT): the image is read row by row, T = H steps of C·W pixels, through a
   linear input projection to ``input_size``; the class comes from the last step's output.
+- pooled sequence backbones of fixed features (``pooled``, ``reads_raw_inputs``, ``fit``:
+  `seqlab.nn.minirocket.MiniRocketFeatures`): the raw channels go in unprojected, the output
+  is already one vector per series, and the backbone is fitted once on the training split
+  before training (``on_fit_start``; a resumed run, whose checkpoint holds the fitted
+  buffers, is not refitted). With ``model.head=ridge`` the head is then solved in closed
+  form (the reference's RidgeClassifierCV, `seqlab.baselines.minirocket.ridge_head`) and
+  nothing is left to train: an epoch only scores the training split.
 
 Loss: cross-entropy (``model.label_smoothing`` in training only; val/test losses are plain
 cross-entropy, so ``val/loss`` compares across settings). Metrics on val and test: accuracy (``acc``), macro F1 (``f1``), the
@@ -19,6 +26,8 @@ them, the accuracy of always predicting the training split's majority class
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import torch
@@ -34,8 +43,10 @@ from torchmetrics.classification import (
 
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.nn.contract import accepts_lengths, kind_of
+from seqlab.nn.contract import accepts_lengths, fits_on_data, kind_of
 from seqlab.tasks.base import SeqlabTask, to_plain
+
+log = logging.getLogger(__name__)
 
 
 def _metrics(num_classes: int) -> MetricCollection:
@@ -80,13 +91,33 @@ class ClassificationTask(SeqlabTask):
             )
         # a causal model's summary of a sequence is its last valid step; else the masked mean
         self.last_step_readout = bool(getattr(backbone, "causal", False))
+        # a backbone that pools itself returns (B, output_size): no readout over steps
+        self.pooled = bool(getattr(backbone, "pooled", False)) and not self.reads_images
         k = self.spec.num_targets
-        if self.reads_images:
-            self.input_proj = None
+        if self.reads_images or getattr(backbone, "reads_raw_inputs", False):
+            self.input_proj = None  # the backbone reads the images / the raw channels
+            if not self.reads_images and backbone.input_size != self.spec.num_features:
+                raise SeqlabError(
+                    f"{type(backbone).__name__} reads the raw channels: input_size="
+                    f"{backbone.input_size}, the data has {self.spec.num_features}. Fix: "
+                    "model.backbone.input_size=null (taken from the data)."
+                )
         else:
             # rows of an image (B, H, C*W) or steps of a sequence (B, T, C) -> (B, T, input_size)
             self.input_proj = nn.Linear(self.spec.num_features, backbone.input_size)
         self.head = nn.Linear(backbone.output_size, k)
+        self.head_fit = str(self.hparams.model.get("head") or "trained")
+        if self.head_fit not in ("trained", "ridge"):
+            raise SeqlabError(
+                f"model.head={self.head_fit!r} is not known. Fix: model.head=trained (by the "
+                "optimizer) or model.head=ridge (closed form, for fixed features)."
+            )
+        if self.head_fit == "ridge" and not fits_on_data(backbone):
+            raise SeqlabError(
+                f"model.head=ridge solves the head once on fixed features, and "
+                f"{type(backbone).__name__} is trained (its features change). Fix: "
+                "model.head=trained, or a backbone with fixed features (model=minirocket)."
+            )
         self.label_smoothing = float(self.hparams.model.get("label_smoothing", 0.0) or 0.0)
         self.train_acc = MulticlassAccuracy(k, average="micro")
         self.val_metrics = _metrics(k)
@@ -103,18 +134,22 @@ class ClassificationTask(SeqlabTask):
 
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """What the backbone reads: the images themselves (image backbones), or the rows /
-        sequence steps projected to (B, T, input_size) (sequence backbones)."""
-        if self.input_proj is None:
+        sequence steps projected to (B, T, input_size) (sequence backbones; raw, unprojected,
+        for a backbone that ``reads_raw_inputs``)."""
+        if self.reads_images:
             return x
-        return self.input_proj(x if self.reads_sequences else self.rows(x))
+        steps = x if self.reads_sequences else self.rows(x)
+        return steps if self.input_proj is None else self.input_proj(steps)
 
     def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """inputs -> (B, output_size) pooled features: the last valid step (causal models) or
         the mean over valid steps; padding never enters."""
-        if self.input_proj is None:
+        if self.reads_images:
             return self.backbone(x)
         kwargs = {"lengths": lengths} if self.pass_lengths and lengths is not None else {}
         hidden, _ = self.backbone(self.embed_inputs(x), **kwargs)  # (B, T, output_size)
+        if self.pooled:
+            return hidden  # (B, output_size): the backbone pooled over each series' steps
         if lengths is None:
             return hidden[:, -1] if self.last_step_readout else hidden.mean(dim=1)
         lengths = lengths.to(hidden.device)
@@ -134,9 +169,61 @@ class ClassificationTask(SeqlabTask):
         return F.cross_entropy(self.head(last).float(), y)
 
     def input_gradient_norms(self, batch: Any) -> torch.Tensor:
-        if self.input_proj is None:
+        if self.reads_images:
             raise NotImplementedError("image backbones read no sequence of steps")
+        if self.pooled:
+            raise NotImplementedError("a pooled backbone has no output per step to measure")
         return super().input_gradient_norms(batch)
+
+    # ------------------------------------------------------------------ fitted backbones
+    def on_fit_start(self) -> None:
+        """A backbone of fixed features is fitted once on the training split (in its stored
+        order), before the sanity check; then a ridge head, if asked. A resumed run (the
+        fitted buffers restored from its checkpoint) or a second ``fit`` refits nothing."""
+        backbone = getattr(self.backbone, "_orig_mod", self.backbone)
+        if not fits_on_data(backbone) or bool(backbone.fitted):
+            return
+        x, y, lengths = self.training_split()
+        started = time.perf_counter()
+        with torch.no_grad():
+            features = backbone.fit(x.to(self.device), lengths)  # (N, output_size)
+        log.info(
+            "%s fitted on %d training series in %.1f s",
+            type(backbone).__name__,
+            len(x),
+            time.perf_counter() - started,
+        )
+        if self.head_fit == "ridge":
+            from seqlab.baselines.minirocket import ridge_head
+
+            weight, bias, alpha = ridge_head(
+                features.cpu().numpy(), y.cpu().numpy(), self.spec.num_targets
+            )
+            with torch.no_grad():
+                self.head.weight.copy_(weight)
+                self.head.bias.copy_(bias)
+            log.info("ridge head fitted (alpha %.3g chosen by leave-one-out)", alpha)
+            if (self.trainer.max_epochs or 0) > 1:
+                log.info(
+                    "model.head=ridge leaves nothing to train: the %d epochs only re-score the "
+                    "training split (trainer.max_epochs=1 is enough)",
+                    self.trainer.max_epochs,
+                )
+
+    def training_split(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The whole training split, in its stored order, as one batch (x, y, lengths)."""
+        datamodule = self.trainer.datamodule
+        if datamodule is None:
+            raise SeqlabError(
+                f"{type(self.backbone).__name__} is fitted on the training split before "
+                "training, and this fit has no datamodule to read it from. Fix: "
+                "trainer.fit(task, datamodule=...)."
+            )
+        loader = datamodule.train_dataloader()
+        dataset = loader.dataset
+        collate = loader.collate_fn or torch.utils.data.default_collate
+        x, y, *rest = collate([dataset[i] for i in range(len(dataset))])
+        return x, y, (rest[0] if rest else None)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int):
@@ -146,7 +233,8 @@ class ClassificationTask(SeqlabTask):
         self.train_acc(logits.argmax(-1), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=x.shape[0])
-        return loss
+        # a closed-form (ridge) head is final: the batch is scored, nothing is stepped
+        return None if self.head_fit == "ridge" else loss
 
     def _evaluate(self, batch: Any, stage: str) -> None:
         x, y, *rest = batch

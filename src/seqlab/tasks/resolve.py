@@ -7,6 +7,8 @@ and only here, the one is completed from the other (no task writes into its own 
 - AR(τ) with ``order`` left unset (null): for forecasting the window, else the class default;
 - any backbone with a ``max_len``: left unset (null) it becomes the data's sequence length;
   set, it must be at least that long;
+- a backbone that ``reads_raw_inputs`` (no input projection: MiniROCKET): ``input_size`` is
+  the data's channel count (a value set by hand must agree);
 - text-to-image (DALL·E): the frozen stage-1 VQ-VAE is read from ``model.tokenizer_ckpt``
   (through the checkpoint allowlist), and the sizes it implies (image vocabulary, code grid)
   plus the caption sizes go into the backbone config; its weights are loaded into the built
@@ -58,6 +60,8 @@ def resolve(model: Any, spec: DataSpec, backbone_cls: type, load_task: Any = Non
         backbone.update(max_len_field(backbone, spec))
         if backbone.get("max_len") is None:
             backbone.pop("max_len", None)  # no length in the data: the class default
+    if getattr(backbone_cls, "reads_raw_inputs", False) and spec.num_features:
+        backbone.update(raw_input_field(backbone, spec))
     resolved = Resolved(model=model)
     if kind == "text_to_image":
         tokenizer, weights, vqvae = stage_one_tokenizer(model.get("tokenizer_ckpt"), load_task)
@@ -81,6 +85,18 @@ def image_fields(backbone: dict, spec: DataSpec) -> dict:
                 f"unset (it is taken from the data) or set it to {value}."
             )
     return wanted
+
+
+def raw_input_field(backbone: dict, spec: DataSpec) -> dict:
+    """input_size of a backbone that reads the raw channels: the data's channel count."""
+    given = backbone.get("input_size")
+    if given is not None and int(given) != spec.num_features:  # null: from the data
+        raise SeqlabError(
+            f"{config_field('input_size')}={given}: this backbone reads the raw channels, and "
+            f"the data has {spec.num_features}. Fix: leave {config_field('input_size')}=null "
+            "(taken from the data)."
+        )
+    return {"input_size": spec.num_features}
 
 
 def _normalised(name: str, value: Any) -> Any:
