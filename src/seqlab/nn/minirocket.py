@@ -159,7 +159,8 @@ def ppv(
     )
     features = []
     for lo in range(0, n, chunk):
-        xs, ls = x[lo : lo + chunk], lengths[lo : lo + chunk]
+        # one chunk: the batch itself (a traced slice would fix the batch size)
+        xs, ls = (x, lengths) if chunk >= n else (x[lo : lo + chunk], lengths[lo : lo + chunk])
         parts = []
         for index, dilation in enumerate(dilations):
             conv = convolve(xs, weights, dilation, channels[index])  # (n, 84, T)
@@ -167,7 +168,7 @@ def ppv(
             above = conv[..., None] > biases[index][None, :, None, :]  # (n, 84, T, m)
             counted = (above & region[..., None]).sum(dim=2)  # (n, 84, m)
             parts.append(counted.double() / region.sum(dim=2, keepdim=True))
-        features.append(torch.cat([p.reshape(len(xs), -1) for p in parts], dim=1))
+        features.append(torch.cat([p.flatten(1) for p in parts], dim=1))
     return torch.cat(features)
 
 
@@ -183,6 +184,12 @@ class MiniRocketFeatures(nn.Module):
     causal: ClassVar[bool] = False  # a feature reads the whole series
     pooled: ClassVar[bool] = True  # forward returns one vector per series, not per step
     reads_raw_inputs: ClassVar[bool] = True  # no input projection: input_size = data channels
+    # ONNX Runtime has no float64 convolution, and float32 would not be the reference's
+    export_formats: ClassVar[tuple[str, ...]] = ("torchscript",)
+    export_note: ClassVar[str] = (
+        "its features are computed in float64 (as the reference's), and ONNX Runtime has no "
+        "float64 convolution"
+    )
     # buffers whose shapes are set by fit (the number of dilations depends on the data)
     _FITTED_SHAPES: ClassVar[tuple[str, ...]] = ("dilations", "counts", "channels")
 

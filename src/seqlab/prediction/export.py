@@ -151,6 +151,14 @@ def export_model(
     if not batches:
         raise SeqlabError("export: no batches to verify the exported graph on.")
     graph = inference_graph(task.cpu().eval())
+    backbone = getattr(task.backbone, "_orig_mod", task.backbone)
+    formats = getattr(backbone, "export_formats", tuple(FORMATS))  # a backbone may name its own
+    if fmt not in formats:
+        raise SeqlabError(
+            f"ckpt_path: {type(backbone).__name__} exports to {', '.join(formats)} only"
+            f"{': ' + backbone.export_note if getattr(backbone, 'export_note', '') else ''}. "
+            f"Fix: format={formats[0]}."
+        )
     graph.module.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}{FORMATS[fmt]}"
