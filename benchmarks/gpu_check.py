@@ -138,6 +138,7 @@ PAIRS: list[tuple[str, str, list[str]]] = [
     ("dlinear", "sunspots", []),
     ("nbeats", "sunspots", []),
     ("fcn", "japanese_vowels", []),
+    ("minirocket", "japanese_vowels", ["data.dtw_baseline=false"]),
     ("gpt", "shakespeare", TEXT),
     ("vit", "mnist", []),
     ("vqvae", "mnist_captions", []),

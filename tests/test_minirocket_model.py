@@ -307,3 +307,16 @@ def test_exports_to_torchscript_and_refuses_onnx_in_one_line(tmp_path):
     assert report["max_abs_diff"] <= 1e-5 and len(report["shapes"]) == 3
     with pytest.raises(SeqlabError, match=r"exports to torchscript only: .*float64.*Fix: format"):
         export_model(task, "onnx", tmp_path / "onnx", batches)
+
+
+def test_mixed_or_true_half_precision_leaves_the_features_float64():
+    train = _series(2, [30] * 5, 2)
+    model = MiniRocketFeatures(input_size=2, num_features=168)
+    model.fit(*_padded(train))
+    expected = model.transform(*_padded(train))
+    model.to(torch.bfloat16)  # what a bf16-true trainer does to the module
+    assert {
+        b.dtype for n, b in model.named_buffers() if n != "fitted" and b.is_floating_point()
+    } == {torch.float64}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(model.transform(*_padded(train)), expected, rtol=0, atol=0)

@@ -23,7 +23,8 @@ Series of different lengths (right-padded, with their lengths) are read at their
 length: the "same" padding of a short series is the zeros beyond its end, and PPV counts
 only its own steps; the dilations come from the longest training series, and a short
 series whose unpadded region is empty falls back to all of its steps. Everything is
-computed in float64 (as the reference), whatever the input dtype.
+computed in float64 (as the reference), whatever the input dtype: autocast is off inside, and
+the fitted buffers stay float64 when the module is cast (``.half()``, a "-true" precision).
 
 **The backbone** (`MiniRocketFeatures`) holds no trainable parameter. What it fits from the
 training series — dilations, features per dilation, channel subsets, biases, and the
@@ -261,6 +262,10 @@ class MiniRocketFeatures(nn.Module):
                 "classification task does, before training)."
             )
         x64, lengths = self._prepared(x, lengths)
+        with torch.autocast(x.device.type, enabled=False):  # mixed precision: still float64
+            return self._ppv(x64, lengths)
+
+    def _ppv(self, x64: Tensor, lengths: Tensor) -> Tensor:
         # whole batches while tracing (export): the chunk loop would fix the batch size
         tracing = torch.compiler.is_compiling() or torch.jit.is_tracing()
         splits = [n * NUM_KERNELS for _, n in self._plan]
@@ -283,6 +288,19 @@ class MiniRocketFeatures(nn.Module):
         # x: (B, T, C) raw channels -> standardised features (B, output_size); no state
         features = (self.transform(x, lengths) - self.mean) / self.std
         return features.to(x.dtype), None
+
+    def _apply(self, fn: Any, recurse: bool = True) -> MiniRocketFeatures:
+        # .to(device) moves the buffers; .half()/.to(bfloat16) (a "-true" precision trainer)
+        # leaves the fitted float64 buffers float64: biases in bf16 would not be the model's
+        kept = {
+            n: b for n, b in self._buffers.items() if b is not None and b.dtype == torch.float64
+        }
+        super()._apply(fn, recurse)
+        for name, old in kept.items():
+            new = self._buffers[name]
+            if new is not None and new.dtype != torch.float64:
+                self._buffers[name] = old.to(device=new.device)
+        return self
 
     # ------------------------------------------------------------------ checkpoints
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any):

@@ -186,7 +186,8 @@ class ClassificationTask(SeqlabTask):
         x, y, lengths = self.training_split()
         started = time.perf_counter()
         with torch.no_grad():
-            features = backbone.fit(x.to(self.device), lengths)  # (N, output_size)
+            # (N, output_size) features of the raw steps (or an image's rows)
+            features = backbone.fit(self.embed_inputs(x.to(self.device)), lengths)
         log.info(
             "%s fitted on %d training series in %.1f s",
             type(backbone).__name__,
