@@ -195,7 +195,12 @@ class ClassificationTask(SeqlabTask):
             time.perf_counter() - started,
         )
         if self.head_fit == "ridge":
+            import warnings
+
             from seqlab.baselines.minirocket import ridge_head
+
+            # on purpose: each training batch is scored, none is stepped
+            warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
 
             weight, bias, alpha = ridge_head(
                 features.cpu().numpy(), y.cpu().numpy(), self.spec.num_targets
