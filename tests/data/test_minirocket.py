@@ -87,3 +87,19 @@ def test_a_channel_count_other_than_fitted_is_refused():
     rocket = MiniRocket(num_features=168).fit([rng.normal(size=(20, 2))] * 3)
     with pytest.raises(ValueError, match="fitted on 2 channels, got 3"):
         rocket.transform([rng.normal(size=(20, 3))])
+
+
+def test_a_bias_reads_exactly_the_convolution_of_its_own_series():
+    """Fitting convolves series k with kernel k only: the diagonal of the full convolution,
+    bit for bit (the reference's biases, and so its accuracies, do not move)."""
+    import torch
+
+    from seqlab.nn.minirocket import convolve, convolve_each
+
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.normal(size=(NUM_KERNELS, 7, 90)))
+    channels = torch.from_numpy((rng.random((NUM_KERNELS, 7)) < 0.4).astype(np.float64))
+    for dilation in (1, 3, 11):
+        full = convolve(x, kernel_weights(), dilation, channels)  # (84, 84, T)
+        diagonal = full[torch.arange(NUM_KERNELS), torch.arange(NUM_KERNELS)]
+        assert torch.equal(convolve_each(x, kernel_weights(), dilation, channels), diagonal)

@@ -98,6 +98,20 @@ def convolve(x: Tensor, weights: Tensor, dilation: int, channels: Tensor) -> Ten
     return torch.einsum("nckt,kc->nkt", per_channel.reshape(n, c, NUM_KERNELS, t), channels)
 
 
+def convolve_each(x: Tensor, weights: Tensor, dilation: int, channels: Tensor) -> Tensor:
+    """(84, C, T) -> (84, T): kernel k over the sum of its channels (mask (84, C)) of series
+    k only, what fitting a bias reads (``convolve``'s diagonal, without the other 83²)."""
+    k, c, t = x.shape
+    per_channel = F.conv1d(
+        x.reshape(1, k * c, t),
+        weights.repeat_interleave(c, dim=0)[:, None, :],  # series k's channels: kernel k
+        dilation=dilation,
+        padding=(KERNEL_LENGTH // 2) * dilation,
+        groups=k * c,
+    )  # (1, 84·C, T)
+    return torch.einsum("kct,kc->kt", per_channel.reshape(k, c, t), channels)
+
+
 def regions(lengths: Tensor, t: int, dilation_index: int, dilation: int) -> Tensor:
     """(N, 84, T) bool: the steps each kernel's PPV counts, per series."""
     steps = torch.arange(t, device=lengths.device)[None, :]
@@ -131,10 +145,10 @@ def fit_biases(
         for k, size in enumerate(sizes):
             mask[k, rng.choice(c, size, replace=False)] = 1.0
         examples = torch.from_numpy(rng.integers(n, size=NUM_KERNELS))
-        out = convolve(x[examples], weights, int(dilation), mask)  # (84 series, 84, T)
+        out = convolve_each(x[examples], weights, int(dilation), mask)  # (84, T)
         biases = np.empty((NUM_KERNELS, count))
         for k in range(NUM_KERNELS):
-            valid = out[k, k, : int(lengths[examples[k]])].numpy()
+            valid = out[k, : int(lengths[examples[k]])].numpy()
             biases[k] = np.quantile(valid, q[start : start + count])
             start += count
         all_channels.append(mask)
