@@ -177,7 +177,11 @@ def test_fitted_once_not_again_on_a_second_fit_nor_on_resume(tmp_path, monkeypat
 def test_ridge_head_predicts_what_the_reference_classifier_predicts(tmp_path):
     data = Series(n=30, seed=3)
     task = make_task()
-    fit(task, data, tmp_path)
+    trainer = fit(task, data, tmp_path)
+    # the epoch logs the fitted head's training accuracy (from the fit's features, not again)
+    x, y, lengths = pad_collate(data.items)
+    train_acc = float((task(x, lengths).argmax(-1) == y).float().mean())
+    assert float(trainer.callback_metrics["train/acc"]) == pytest.approx(train_acc, abs=1e-6)
     test = Series(n=40, seed=4)
     x, y, lengths = pad_collate(test.items)
     ours = float((task(x, lengths).argmax(-1) == y).float().mean())

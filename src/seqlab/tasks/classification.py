@@ -15,7 +15,8 @@ Two kinds of backbone, told apart by their interface (no special case per model)
   before training (``on_fit_start``; a resumed run, whose checkpoint holds the fitted
   buffers, is not refitted). With ``model.head=ridge`` the head is then solved in closed
   form (the reference's RidgeClassifierCV, `seqlab.baselines.minirocket.ridge_head`) and
-  nothing is left to train: an epoch only scores the training split.
+  nothing is left to train: an epoch only logs the training split's scores (computed once,
+  from the features the fit returned; a resumed run computes them batch by batch).
 
 Loss: cross-entropy (``model.label_smoothing`` in training only; val/test losses are plain
 cross-entropy, so ``val/loss`` compares across settings). Metrics on val and test: accuracy (``acc``), macro F1 (``f1``), the
@@ -119,6 +120,8 @@ class ClassificationTask(SeqlabTask):
                 "model.head=trained, or a backbone with fixed features (model=minirocket)."
             )
         self.label_smoothing = float(self.hparams.model.get("label_smoothing", 0.0) or 0.0)
+        # (loss, accuracy) on the training split of a ridge head fitted in this run
+        self._ridge_train_scores: tuple[torch.Tensor, torch.Tensor] | None = None
         self.train_acc = MulticlassAccuracy(k, average="micro")
         self.val_metrics = _metrics(k)
         self.test_metrics = _metrics(k)
@@ -208,6 +211,14 @@ class ClassificationTask(SeqlabTask):
             with torch.no_grad():
                 self.head.weight.copy_(weight)
                 self.head.bias.copy_(bias)
+                # the final head's scores on the training split, from the features at hand:
+                # what each epoch logs (forward would compute the same features again)
+                logits = self.head(features.to(self.head.weight.dtype)).float()
+                y = y.to(logits.device)
+                self._ridge_train_scores = (
+                    F.cross_entropy(logits, y, label_smoothing=self.label_smoothing),
+                    (logits.argmax(-1) == y).float().mean(),
+                )
             log.info("ridge head fitted (alpha %.3g chosen by leave-one-out)", alpha)
             if (self.trainer.max_epochs or 0) > 1:
                 log.info(
@@ -234,12 +245,17 @@ class ClassificationTask(SeqlabTask):
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int):
         x, y, *rest = batch  # (inputs, labels) or (padded inputs, labels, lengths)
+        scores = self._ridge_train_scores
+        if scores is not None:  # a ridge head fitted in this run: its scores are known
+            self.log("train/loss", scores[0], prog_bar=True, batch_size=x.shape[0])
+            self.log("train/acc", scores[1], on_step=False, on_epoch=True, batch_size=x.shape[0])
+            return None
         logits = self(x, *rest).float()
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         self.train_acc(logits.argmax(-1), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=x.shape[0])
-        # a closed-form (ridge) head is final: the batch is scored, nothing is stepped
+        # a closed-form (ridge) head is final (a resumed run): scored, nothing is stepped
         return None if self.head_fit == "ridge" else loss
 
     def _evaluate(self, batch: Any, stage: str) -> None:
