@@ -35,6 +35,17 @@ projection; ``input_size`` is the data's channel count) and returns one standard
 vector per series, ``forward(x (B, T, C), state=None, *, lengths=None) -> ((B, output_size),
 None)``. ``fit(x, lengths)`` is called once, by the task, before training (the ``fitted``
 buffer says it happened: a resumed run does not refit).
+
+The head is the task's (``model.head`` in ``configs/model/minirocket.yaml``). The default,
+``ridge``, is the reference's RidgeClassifierCV solved in closed form on the standardised
+training features when the backbone is fitted, so training takes one pass and gives the
+reference's predictions. ``trained`` (AdamW and cross-entropy over the epochs) was measured
+less accurate and 4–5 times slower (benchmarks/results/minirocket_model.md).
+
+Fed the same values, the model's features are the reference's, bit for bit. In a run the
+model reads the datamodule's float32 batches, and the reference reads float64 series. On
+data with flat stretches (a zero-sum kernel gives 0 there, next to a bias near 0) that
+rounding can move a feature: PLAID's test accuracy differs by one series of 537.
 """
 
 from __future__ import annotations
