@@ -324,3 +324,29 @@ def test_mixed_or_true_half_precision_leaves_the_features_float64():
     } == {torch.float64}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         torch.testing.assert_close(model.transform(*_padded(train)), expected, rtol=0, atol=0)
+
+
+def test_ridge_logits_are_scaled_by_the_leave_one_out_temperature_predictions_unchanged():
+    from sklearn.linear_model import Ridge, RidgeClassifierCV
+
+    from seqlab.baselines.minirocket import ALPHAS, loo_scores, ridge_head
+
+    rng = np.random.default_rng(0)
+    x, targets = rng.normal(size=(12, 30)), rng.normal(size=(12, 3))
+    brute = np.stack(
+        [
+            Ridge(alpha=2.0)
+            .fit(np.delete(x, i, 0), np.delete(targets, i, 0))
+            .predict(x[i : i + 1])[0]
+            for i in range(12)
+        ]
+    )
+    np.testing.assert_allclose(loo_scores(x, targets, 2.0), brute, atol=1e-10)
+    for classes in (2, 4):
+        labels = rng.integers(classes, size=40)
+        features = rng.normal(size=(40, 50)) + labels[:, None] * 0.3
+        weight, bias, _, scale = ridge_head(features, labels, classes + 1)
+        logits = features @ weight.numpy().T + bias.numpy()
+        reference = RidgeClassifierCV(alphas=ALPHAS).fit(features, labels).predict(features)
+        assert 0.1 <= scale <= 100 and np.array_equal(logits.argmax(1), reference)
+        assert (logits[:, classes] == -1e4).all()  # a class the training split lacks

@@ -205,7 +205,7 @@ class ClassificationTask(SeqlabTask):
             # on purpose: each training batch is scored, none is stepped
             warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
 
-            weight, bias, alpha = ridge_head(
+            weight, bias, alpha, scale = ridge_head(
                 features.cpu().numpy(), y.cpu().numpy(), self.spec.num_targets
             )
             with torch.no_grad():
@@ -219,7 +219,12 @@ class ClassificationTask(SeqlabTask):
                     F.cross_entropy(logits, y, label_smoothing=self.label_smoothing),
                     (logits.argmax(-1) == y).float().mean(),
                 )
-            log.info("ridge head fitted (alpha %.3g chosen by leave-one-out)", alpha)
+            log.info(
+                "ridge head fitted (alpha %.3g chosen by leave-one-out; logits scaled by %.3g, "
+                "the leave-one-out temperature)",
+                alpha,
+                scale,
+            )
             if (self.trainer.max_epochs or 0) > 1:
                 log.info(
                     "model.head=ridge leaves nothing to train: the %d epochs only re-score the "
