@@ -39,7 +39,8 @@ buffer says it happened: a resumed run does not refit).
 The head is the task's (``model.head`` in ``configs/model/minirocket.yaml``). The default,
 ``ridge``, is the reference's RidgeClassifierCV solved in closed form on the standardised
 training features when the backbone is fitted, so training takes one pass and gives the
-reference's predictions. ``trained`` (AdamW and cross-entropy over the epochs) was measured
+reference's predictions (its logits scaled by a leave-one-out temperature, so that their
+softmax is a probability; no prediction moves). ``trained`` (AdamW and cross-entropy over the epochs) was measured
 less accurate and 4–5 times slower (benchmarks/results/minirocket_model.md).
 
 Fed the same values, the model's features are the reference's, bit for bit. In a run the

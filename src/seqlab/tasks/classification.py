@@ -14,8 +14,9 @@ Two kinds of backbone, told apart by their interface (no special case per model)
   is already one vector per series, and the backbone is fitted once on the training split
   before training (``on_fit_start``; a resumed run, whose checkpoint holds the fitted
   buffers, is not refitted). With ``model.head=ridge`` the head is then solved in closed
-  form (the reference's RidgeClassifierCV, `seqlab.baselines.minirocket.ridge_head`) and
-  nothing is left to train: an epoch only logs the training split's scores (computed once,
+  form (the reference's RidgeClassifierCV, `seqlab.baselines.minirocket.ridge_head`; its
+  logits scaled by a leave-one-out temperature, which moves no prediction) and nothing is
+  left to train: an epoch only logs the training split's scores (computed once,
   from the features the fit returned; a resumed run computes them batch by batch).
 
 Loss: cross-entropy (``model.label_smoothing`` in training only; val/test losses are plain
