@@ -124,6 +124,8 @@ DERIVED = {
     "seqlab.nn.transformer.GPTBackbone": {"forecasting", "language_modeling", "classification"},
     "seqlab.nn.transformer.TransformerEncoder": {"forecasting", "classification"},
     "seqlab.nn.conv.FCN": {"forecasting", "classification"},
+    # pooled: one vector per series, so classification only
+    "seqlab.nn.minirocket.MiniRocketFeatures": {"classification"},
     "seqlab.nn.linear_forecast.DLinear": {"forecasting"},
     "seqlab.nn.vit.ViT": {"classification"},
     "seqlab.nn.transformer.EncoderDecoder": {"forecasting"},

@@ -11,7 +11,8 @@ list of tasks that must be kept in step with the task modules:
 The tasks a backbone serves are **derived** (`seqlab.tasks.registry.tasks_for`): every task
 whose task module serves its kind (each module's ``serves`` pairs), less language modelling
 when the class says ``causal = False`` (or says nothing). A backbone that can do less than
-its kind may narrow that with ``tasks`` (a tuple from `TASKS`): DLinear and N-BEATS summarise
+its kind may narrow that with ``tasks`` (a tuple from `TASKS`); a ``pooled`` one (one vector per
+series, MiniROCKET) serves classification only. DLinear and N-BEATS summarise
 a fixed window into one forecast, so they set ``tasks = ("forecasting",)``.
 
 **Sequence backbones** (``kind = "sequence"``) — RNN, LSTM, GRU, AR, GPT, Transformer encoder:

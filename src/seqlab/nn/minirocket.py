@@ -207,7 +207,6 @@ class MiniRocketFeatures(nn.Module):
     channel subsets and the series each bias is read from (the reference's ``data.seed``)."""
 
     kind: ClassVar[str] = "sequence"
-    tasks: ClassVar[tuple[str, ...]] = ("classification",)
     causal: ClassVar[bool] = False  # a feature reads the whole series
     pooled: ClassVar[bool] = True  # forward returns one vector per series, not per step
     reads_raw_inputs: ClassVar[bool] = True  # no input projection: input_size = data channels

@@ -47,9 +47,14 @@ def task_classes() -> dict[tuple[str, str], type]:
     return table
 
 
+# tasks whose module reads the backbone's output at every step (or the last one)
+READS_EVERY_STEP = ("forecasting", "language_modeling")
+
+
 def tasks_for(cls: type) -> tuple[str, ...]:
     """The tasks a backbone class serves, derived: each task whose module serves its kind,
-    language modelling only for a model that can be causal, narrowed by the class's own
+    language modelling only for a model that can be causal, classification only for one that
+    pools a series into one vector (``pooled``), narrowed by the class's own
     ``tasks`` where it declares them (seqlab.nn.contract)."""
     kind, narrowed = kind_of(cls), tasks_of(cls)
     derived = []
@@ -58,6 +63,8 @@ def tasks_for(cls: type) -> tuple[str, ...]:
             continue
         if task == "language_modeling" and not may_be_causal(cls):
             continue
+        if getattr(cls, "pooled", False) and task in READS_EVERY_STEP:
+            continue  # one vector per series: nothing to read step by step
         if narrowed and task not in narrowed:
             continue
         derived.append(task)
