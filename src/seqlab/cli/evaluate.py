@@ -64,7 +64,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 scorer=scorer,
                 candidates=candidates,
                 attribute_images_per_digit=int(cfg.get("attribute_images_per_digit") or 0),
-                guidance=float(cfg.get("guidance", 1.0)),
+                guidance=cfg.get("guidance"),
             )
         )
 

@@ -56,7 +56,7 @@ def draw_images(task, cfg: DictConfig) -> Path:
         generator=generator,
         candidates=candidates,
         scorer=scorer,
-        guidance=float(cfg.get("guidance", 1.0)),
+        guidance=cfg.get("guidance"),
     )
     if scorer is not None:
         log.info("re-ranked: the best of %d candidates per image, by CLIP score", candidates)

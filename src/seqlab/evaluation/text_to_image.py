@@ -91,14 +91,16 @@ def evaluate_text_to_image(
     scorer=None,
     candidates: int = 1,
     attribute_images_per_digit: int = 0,
-    guidance: float = 1.0,
+    guidance: float | None = None,
 ) -> dict[str, float]:
     task.eval()
     classifier.eval()
     labels = torch.arange(10).repeat_interleave(per_digit)
     prompts = [f"a handwritten {DIGIT_WORDS[d]}" for d in labels.tolist()]
     sampling = {"temperature": temperature, "top_k": top_k}
-    if float(guidance) != 1.0:  # classifier-free guidance (stand-ins without it keep working)
+    if guidance is None:  # the model's own default (classifier-free guidance if trained for it)
+        guidance = float(getattr(task, "default_guidance", 1.0))
+    if float(guidance) != 1.0:  # stand-ins without guidance keep working
         sampling["guidance"] = float(guidance)
     generator = torch.Generator().manual_seed(seed)
     generated, seconds = _draw(task, prompts, generator=generator, **sampling)

@@ -77,6 +77,12 @@ class TextToImageTask(SeqlabTask):
         pixels = images.float() * self.std.to(images.device) + self.mean.to(images.device)
         return (pixels / 255.0).clamp(0.0, 1.0)
 
+    @property
+    def default_guidance(self) -> float:
+        """The guidance weight sampling uses when none is asked: 2 for a model trained with
+        ``caption_dropout`` > 0 (it knows the empty caption), else 1 (no guidance)."""
+        return 2.0 if getattr(self.backbone, "caption_dropout", 0.0) > 0 else 1.0
+
     @torch.no_grad()
     def generate_images(
         self,
@@ -87,7 +93,7 @@ class TextToImageTask(SeqlabTask):
         generator: torch.Generator | None = None,
         candidates: int = 1,
         scorer: Any = None,
-        guidance: float = 1.0,
+        guidance: float | None = None,
     ) -> torch.Tensor:
         """prompts -> images (len(prompts), C, H, W) in the normalised space of the data.
 
@@ -112,7 +118,7 @@ class TextToImageTask(SeqlabTask):
             temperature=temperature,
             top_k=top_k,
             generator=generator,
-            guidance=guidance,
+            guidance=self.default_guidance if guidance is None else float(guidance),
         )
         images = self.image_tokenizer.decode(codes)  # (B·N, C, H, W)
         self.train(was_training)
