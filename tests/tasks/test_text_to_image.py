@@ -268,6 +268,11 @@ def test_generate_and_eval_rerank_with_a_clip_and_refuse_another_model(stages, c
     wrong = [f"rerank_ckpt={classifier['last_checkpoint']}", "prompt=a handwritten three"]
     with pytest.raises(SeqlabError, match="not a CLIP"):
         generate(compose_config("generate", [*args, *wrong], tmp_path / "w"))
+    clip_itself = [f"ckpt_path={clip_run['last_checkpoint']}", "prompt=a handwritten three"]
+    with pytest.raises(SeqlabError, match=r"is a CLIP: it draws nothing.*rerank_ckpt="):
+        generate(compose_config("generate", [*clip_itself, "wandb=false"], tmp_path / "c"))
+    card = (Path(clip_run["run_dir"]) / "model_card.md").read_text()
+    assert "rerank_ckpt=" in card and "# sample from it" not in card
     cfg = compose_config(
         "eval",
         [

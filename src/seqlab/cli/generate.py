@@ -149,6 +149,11 @@ def run(cfg: DictConfig) -> list[str]:
     task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
     if hasattr(task, "generate_images"):
         return [str(draw_images(task, cfg))]
+    if hasattr(task, "score"):
+        raise SeqlabError(
+            f"ckpt_path: '{cfg.ckpt_path}' is a CLIP: it draws nothing, it scores drawings. Fix: "
+            f"ckpt_path=<a DALL·E run>/checkpoints/last.ckpt rerank_ckpt={cfg.ckpt_path}"
+        )
     if not hasattr(task, "generate"):
         raise SeqlabError(
             f"ckpt_path: '{cfg.ckpt_path}' is a {task.spec.task} checkpoint; generate.py samples "
