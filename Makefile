@@ -46,9 +46,11 @@ test-all: $(STAMP)  ## the default suite plus slow tests
 
 DALLE_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
 DALLE_RUN ?= logs/dalle/$(DALLE_TIME)
-dalle: $(STAMP)  ## DALL-E in miniature: stage 1 (VQ-VAE), then stage 2 on its checkpoint
+dalle: $(STAMP)  ## DALL-E in miniature: stage 1 (VQ-VAE), stage 2 on its checkpoint, a CLIP to re-rank
 	$(PY) train.py experiment=vqvae_mnist hydra.run.dir=$(DALLE_RUN)/vqvae $(ARGS)
 	$(PY) train.py experiment=dalle_mnist model.tokenizer_ckpt=$(DALLE_RUN)/vqvae/checkpoints/last.ckpt hydra.run.dir=$(DALLE_RUN)/dalle $(ARGS)
+	$(PY) train.py experiment=clip_mnist hydra.run.dir=$(DALLE_RUN)/clip $(ARGS)
+	@echo "draw, re-ranked by the CLIP: $(PY) generate.py ckpt_path=$(DALLE_RUN)/dalle/checkpoints/last.ckpt rerank_ckpt=$(DALLE_RUN)/clip/checkpoints/last.ckpt candidates=8 prompt=\"a thick handwritten seven\""
 
 lint: $(STAMP)  ## ruff lint + format check and the pre-commit hooks
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pre-commit run --all-files

@@ -139,6 +139,14 @@ def check_instantiates(group: str, option: str, cfg: DictConfig) -> None:
         from seqlab.tasks.resolve import resolve
 
         images = DataSpec(task="classification", image_shape=(1, 28, 28), num_targets=10)
+        if option == "clip":  # image-caption pairs: the caption vocabulary and length too
+            images = DataSpec(
+                task="text_to_image",
+                image_shape=(1, 28, 28),
+                num_targets=10,
+                vocab_size=45,
+                seq_len=10,
+            )
         model = resolve(cfg.model, images, backbone_class(cfg.model)).model
         backbone = instantiate(model["backbone"])
         assert isinstance(backbone, torch.nn.Module) and sum(  # fixed features: buffers only

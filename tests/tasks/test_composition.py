@@ -130,6 +130,8 @@ DERIVED = {
     "seqlab.nn.vit.ViT": {"classification"},
     "seqlab.nn.transformer.EncoderDecoder": {"forecasting"},
     "seqlab.nn.dalle.DALLE": {"text_to_image"},
+    # the caption data's pairs, learnt contrastively: what the contrastive task module serves
+    "seqlab.nn.clip.CLIP": {"text_to_image"},
     # stage 1 trains on any image data: what its task module reads, not a claim of the VQ-VAE
     "seqlab.nn.image_tokenizer.VQVAE": {"text_to_image", "classification"},
 }

@@ -51,9 +51,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     trainer.test(task, datamodule=datamodule)
     test_metrics = metrics_of(trainer.callback_metrics, "test/")
     if hasattr(task, "generate_images") and cfg.get("classifier_ckpt"):
+        from seqlab.cli.generate import load_scorer
         from seqlab.evaluation.text_to_image import evaluate_text_to_image
 
         classifier, _ = load_task(cfg.classifier_ckpt)
+        scorer = load_scorer(cfg.get("rerank_ckpt"))
+        candidates = int(cfg.get("candidates") or (8 if scorer is not None else 1))
         test_metrics.update(
             evaluate_text_to_image(
                 task,
@@ -63,6 +66,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 seed=int(cfg.seed),
                 temperature=float(cfg.get("temperature", 1.0)),
                 top_k=cfg.get("top_k"),
+                scorer=scorer,
+                candidates=candidates,
+                attribute_images_per_digit=int(cfg.get("attribute_images_per_digit") or 0),
+                guidance=cfg.get("guidance"),
             )
         )
 

@@ -45,6 +45,8 @@ def draw_images(task, cfg: DictConfig) -> Path:
     from seqlab.figures.worker import save_png
 
     task.to(cfg.device)
+    scorer = load_scorer(cfg.get("rerank_ckpt"), cfg.device)
+    candidates = int(cfg.get("candidates") or (8 if scorer is not None else 1))
     generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed))
     count = int(cfg.get("num_images") or 16)
     images = task.generate_images(
@@ -52,7 +54,12 @@ def draw_images(task, cfg: DictConfig) -> Path:
         temperature=float(cfg.temperature),
         top_k=cfg.top_k,
         generator=generator,
+        candidates=candidates,
+        scorer=scorer,
+        guidance=cfg.get("guidance"),
     )
+    if scorer is not None:
+        log.info("re-ranked: the best of %d candidates per image, by CLIP score", candidates)
     per_row = min(count, 8)
     rows = [str(cfg.prompt)] + [""] * ((count - 1) // per_row)
     padded = torch.cat([images, images.new_zeros(len(rows) * per_row - count, *images.shape[1:])])
@@ -63,6 +70,23 @@ def draw_images(task, cfg: DictConfig) -> Path:
     log.info("images saved: %s", output)
     print(output)
     return output
+
+
+def load_scorer(ckpt_path, device: str = "cpu"):
+    """``rerank_ckpt``: a CLIP checkpoint (experiment=clip_mnist) that scores drawings; None
+    when unset."""
+    if not ckpt_path:
+        return None
+    from seqlab.tasks.registry import load_task
+
+    scorer, _ = load_task(str(ckpt_path), map_location=device)
+    if not hasattr(scorer, "score"):
+        raise SeqlabError(
+            f"rerank_ckpt: '{ckpt_path}' is a {type(scorer).__name__} checkpoint, not a CLIP. "
+            "Fix: train one with `python train.py experiment=clip_mnist` and pass its "
+            "checkpoints/last.ckpt."
+        )
+    return scorer.to(device).eval()
 
 
 def _log_to_wandb(path: Path, cfg: DictConfig) -> None:
@@ -104,7 +128,7 @@ def check_sampling(cfg: DictConfig) -> None:
         raise SeqlabError(
             f"top_k={top_k}: null, 0 (all tokens) or a positive integer. Fix: e.g. top_k=50."
         )
-    for key in ("max_new_tokens", "num_samples", "num_images"):
+    for key in ("max_new_tokens", "num_samples", "num_images", "candidates"):
         value = cfg.get(key)
         if value is not None and (not isinstance(value, int) or value < 1):
             raise SeqlabError(f"{key}={value}: a positive integer. Fix: e.g. {key}=1 or more.")
@@ -125,6 +149,11 @@ def run(cfg: DictConfig) -> list[str]:
     task, _ = load_task(cfg.ckpt_path, map_location=cfg.device)
     if hasattr(task, "generate_images"):
         return [str(draw_images(task, cfg))]
+    if hasattr(task, "score"):
+        raise SeqlabError(
+            f"ckpt_path: '{cfg.ckpt_path}' is a CLIP: it draws nothing, it scores drawings. Fix: "
+            f"ckpt_path=<a DALL·E run>/checkpoints/last.ckpt rerank_ckpt={cfg.ckpt_path}"
+        )
     if not hasattr(task, "generate"):
         raise SeqlabError(
             f"ckpt_path: '{cfg.ckpt_path}' is a {task.spec.task} checkpoint; generate.py samples "

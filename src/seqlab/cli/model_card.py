@@ -160,7 +160,12 @@ def model_card(summary: dict[str, Any], config: dict[str, Any]) -> str:
         "```bash",
         f"python eval.py ckpt_path='{ckpt}'                      # re-score the test split",
     ]
-    if summary.get("task") in ("language_modeling", "text_to_image"):
+    if summary.get("model") == "seqlab.nn.clip.CLIP":
+        out.append(
+            f"python generate.py ckpt_path=<a DALL·E run's ckpt> rerank_ckpt='{ckpt}' "
+            "candidates=8 prompt=...   # re-rank drawings"
+        )
+    elif summary.get("task") in ("language_modeling", "text_to_image"):
         out.append(f"python generate.py ckpt_path='{ckpt}' prompt=...   # sample from it")
     else:
         out.append(f"python predict.py ckpt_path='{ckpt}' data.path=<new data>")

@@ -45,7 +45,10 @@ features (B, output_size)`` and the attribute ``output_size``.
 
 Specialised kinds pair with one task module each: ``"encoder_decoder"`` (`EncoderDecoder`:
 ``encode``/``decode``, forecasting by generation), ``"image_tokenizer"`` (VQ-VAE) and
-``"text_to_image"`` (DALL·E).
+``"text_to_image"`` (DALL·E), and ``"contrastive"`` (CLIP: ``encode_image``/``encode_text``
+into one embedding space; it serves the caption data's ``text_to_image`` task through
+`seqlab.tasks.contrastive.ContrastiveTask`, since the data is the same image–caption pairs
+and the backbone's kind, not the data, says what is learnt from them).
 
 A class from your own package follows the same contract and is used with
 ``model.backbone._target_=mypkg.MyNet``; `check_backbone_class` and `check_backbone` refuse
@@ -60,7 +63,14 @@ from typing import Any
 from seqlab.errors import SeqlabError
 
 TASKS = ("forecasting", "language_modeling", "classification", "text_to_image")
-KINDS = ("sequence", "image", "encoder_decoder", "image_tokenizer", "text_to_image")
+KINDS = (
+    "sequence",
+    "image",
+    "encoder_decoder",
+    "image_tokenizer",
+    "text_to_image",
+    "contrastive",
+)
 
 
 def kind_of(cls: type) -> str:

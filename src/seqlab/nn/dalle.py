@@ -15,6 +15,12 @@ the same to the model); they are not masked out as keys.
 
 Generation: the caption and <soi> in one pass, then one image code per step through the KV
 cache (``use_cache=False`` recomputes the whole sequence each step; same result).
+
+Classifier-free guidance (Ho & Salimans 2022): with ``caption_dropout`` = p > 0, each training
+caption is replaced by the empty caption (all padding) with probability p, so the same model
+also learns p(codes) without a caption. Sampling with ``guidance`` = w ≠ 1 runs the caption and
+the empty caption side by side and draws each code from
+l = l_uncond + w · (l_cond − l_uncond); w = 1 is plain conditional sampling (one pass).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class DALLE(nn.Module):
         pad_id: int = 0,
         mlp_ratio: float = 4.0,
         attn_impl: str = "sdpa",
+        caption_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -105,6 +112,15 @@ class DALLE(nn.Module):
                 f"{_field('pad_id')} must be a text token id in [0, {text_vocab_size}), "
                 f"got {pad_id!r}: use the tokenizer's pad id"
             )
+        if (
+            isinstance(caption_dropout, bool)
+            or not isinstance(caption_dropout, int | float)
+            or not 0 <= caption_dropout < 1
+        ):
+            raise SeqlabError(
+                f"{_field('caption_dropout')} must be a number in [0, 1) (0 = off; 0.1 trains "
+                f"for classifier-free guidance), got {caption_dropout!r}"
+            )
         if attn_impl not in ATTN_IMPLS:
             raise SeqlabError(
                 f"{_field('attn_impl')} must be one of {list(ATTN_IMPLS)}, got {attn_impl!r}"
@@ -117,6 +133,7 @@ class DALLE(nn.Module):
         self.hidden_size = dim = hidden_size
         self.text_loss_weight = float(text_loss_weight)
         self.pad_id = pad_id
+        self.caption_dropout = float(caption_dropout)
 
         self.text_emb = nn.Embedding(text_vocab_size, dim)
         self.text_pos = nn.Embedding(text_len, dim)
@@ -189,6 +206,9 @@ class DALLE(nn.Module):
                 f"expected image_codes of shape (batch, {self.image_tokens}), "
                 f"got {tuple(image_codes.shape)}"
             )
+        if self.training and self.caption_dropout > 0:
+            dropped = torch.rand(text.shape[0], 1, device=text.device) < self.caption_dropout
+            text = text.masked_fill(dropped, self.pad_id)  # (B, L): the empty caption
         x = torch.cat([self._prefix(text), self._embed_image(image_codes[:, :-1])], dim=1)
         h, _ = self.backbone(x)  # (B, L + N, dim)
         L = self.text_len
@@ -227,33 +247,43 @@ class DALLE(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        guidance: float = 1.0,
     ) -> Tensor:
         """Sample image codes (B, N) for text (B, L), one code at a time.
 
         temperature 0 = greedy. A seeded ``generator`` (on the model's device) makes the
-        samples reproducible. Call model.eval() first (dropout).
+        samples reproducible. Call model.eval() first (dropout). ``guidance`` w ≠ 1:
+        classifier-free guidance against the empty caption (see the module doc; twice the
+        compute).
         """
         self._check_text(text)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be None or >= 1, got {top_k}")
-        prefix = self._prefix(text)  # (B, L + 1, dim)
+        guided = float(guidance) != 1.0
+        if guided:  # rows B.. 2B-1: the empty caption, sampled with the same codes
+            text = torch.cat([text, torch.full_like(text, self.pad_id)])
+        prefix = self._prefix(text)  # (B or 2B, L + 1, dim)
         codes = text.new_zeros((text.shape[0], 0))
         cache = self.new_cache() if use_cache else None
         h, _ = self.backbone(prefix, cache)
         for i in range(self.image_tokens):
-            nxt = sample_next(
-                self.image_head(h[:, -1]), temperature=temperature, top_k=top_k, generator=generator
-            )
-            codes = torch.cat([codes, nxt], dim=1)  # (B, i + 1)
+            logits = self.image_head(h[:, -1])  # (B or 2B, V_img)
+            if guided:
+                cond, uncond = logits.float().chunk(2)
+                logits = uncond + float(guidance) * (cond - uncond)  # (B, V_img)
+            nxt = sample_next(logits, temperature=temperature, top_k=top_k, generator=generator)
+            if guided:
+                nxt = torch.cat([nxt, nxt])  # both rows continue with the drawn code
+            codes = torch.cat([codes, nxt], dim=1)  # (B or 2B, i + 1)
             if i == self.image_tokens - 1:
                 break
             if cache is not None:
                 h, _ = self.backbone(self._embed_image(nxt, start=i), cache)  # new step only
             else:
                 h, _ = self.backbone(torch.cat([prefix, self._embed_image(codes)], dim=1))
-        return codes
+        return codes[: len(codes) // 2] if guided else codes
 
     def extra_repr(self) -> str:
         return (

@@ -30,6 +30,12 @@ MODULES = {
 def kind_of_prediction(task: Any, spec: DataSpec, ckpt_path: str = "") -> str:
     """Which prediction module serves this checkpoint, or a one-line refusal."""
     where = f"ckpt_path: '{ckpt_path}'" if ckpt_path else "ckpt_path"
+    if hasattr(task, "score"):  # a CLIP (kind contrastive) on the caption data
+        raise SeqlabError(
+            f"{where} is a CLIP: it scores drawings against their captions. Fix: python "
+            f"generate.py ckpt_path=<a DALL·E run>/checkpoints/last.ckpt "
+            f'rerank_ckpt={ckpt_path or "..."} candidates=8 prompt="a handwritten 7"'
+        )
     if spec.task in ("language_modeling", "text_to_image"):
         what = "a language model" if spec.task == "language_modeling" else "a text-to-image model"
         example = (

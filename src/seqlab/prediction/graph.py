@@ -25,6 +25,8 @@ NOT_EXPORTABLE = {
     "encoder_decoder": "it forecasts by generating one step after another (a Python loop)",
     "image_tokenizer": "a VQ-VAE is a training stage of DALL·E, not a predictor",
     "text_to_image": "DALL·E draws by sampling tokens one at a time (a Python loop)",
+    "contrastive": "a CLIP scores DALL·E's drawings (generate.py/eval.py rerank_ckpt=...); it "
+    "has two inputs and no head to export",
 }
 
 

@@ -34,6 +34,7 @@ TASK_MODULES = (
     "seqlab.tasks.classification.ClassificationTask",
     "seqlab.tasks.image_tokenizer.ImageTokenizerTask",
     "seqlab.tasks.text_to_image.TextToImageTask",
+    "seqlab.tasks.contrastive.ContrastiveTask",
 )
 
 

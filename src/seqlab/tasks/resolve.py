@@ -9,6 +9,7 @@ and only here, the one is completed from the other (no task writes into its own 
   set, it must be at least that long;
 - a backbone that ``reads_raw_inputs`` (no input projection: MiniROCKET): ``input_size`` is
   the data's channel count (a value set by hand must agree);
+- CLIP (kind ``contrastive``): the caption vocabulary, length and pad id from the data;
 - text-to-image (DALL·E): the frozen stage-1 VQ-VAE is read from ``model.tokenizer_ckpt``
   (through the checkpoint allowlist), and the sizes it implies (image vocabulary, code grid)
   plus the caption sizes go into the backbone config; its weights are loaded into the built
@@ -50,7 +51,7 @@ def resolve(model: Any, spec: DataSpec, backbone_cls: type, load_task: Any = Non
     backbone = dict(model["backbone"])
     params = inspect.signature(backbone_cls).parameters
     kind = kind_of(backbone_cls)
-    if spec.image_shape and kind in ("image", "image_tokenizer"):
+    if spec.image_shape and kind in ("image", "image_tokenizer", "contrastive"):
         backbone.update(image_fields(backbone, spec))
     if "order" in params and backbone.get("order") is None:
         backbone.update(order_field(spec))
@@ -62,6 +63,8 @@ def resolve(model: Any, spec: DataSpec, backbone_cls: type, load_task: Any = Non
             backbone.pop("max_len", None)  # no length in the data: the class default
     if getattr(backbone_cls, "reads_raw_inputs", False) and spec.num_features:
         backbone.update(raw_input_field(backbone, spec))
+    if kind == "contrastive":
+        backbone.update(caption_fields(spec))
     resolved = Resolved(model=model)
     if kind == "text_to_image":
         tokenizer, weights, vqvae = stage_one_tokenizer(model.get("tokenizer_ckpt"), load_task)
@@ -157,5 +160,20 @@ def text_to_image_fields(image_tokenizer: Any, spec: DataSpec) -> dict:
         "image_vocab_size": image_tokenizer.codebook_size,
         "image_tokens": image_tokenizer.num_tokens,
         "grid_size": list(image_tokenizer.grid_size),
+        "pad_id": spec.extra.get("pad_id", 0),
+    }
+
+
+def caption_fields(spec: DataSpec) -> dict:
+    """The caption sizes a CLIP's text encoder reads (vocabulary, length, padding id)."""
+    if not spec.vocab_size or not spec.seq_len or not spec.image_shape:
+        raise SeqlabError(
+            f"data: a CLIP (kind contrastive) learns from image-caption pairs; this data has "
+            f"vocab_size={spec.vocab_size}, seq_len={spec.seq_len}, image_shape="
+            f"{spec.image_shape}. Fix: data=mnist_captions."
+        )
+    return {
+        "text_vocab_size": spec.vocab_size,
+        "text_len": spec.seq_len,
         "pad_id": spec.extra.get("pad_id", 0),
     }

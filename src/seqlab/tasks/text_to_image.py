@@ -77,6 +77,12 @@ class TextToImageTask(SeqlabTask):
         pixels = images.float() * self.std.to(images.device) + self.mean.to(images.device)
         return (pixels / 255.0).clamp(0.0, 1.0)
 
+    @property
+    def default_guidance(self) -> float:
+        """The guidance weight sampling uses when none is asked: 2 for a model trained with
+        ``caption_dropout`` > 0 (it knows the empty caption), else 1 (no guidance)."""
+        return 2.0 if getattr(self.backbone, "caption_dropout", 0.0) > 0 else 1.0
+
     @torch.no_grad()
     def generate_images(
         self,
@@ -85,13 +91,52 @@ class TextToImageTask(SeqlabTask):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        candidates: int = 1,
+        scorer: Any = None,
+        guidance: float | None = None,
     ) -> torch.Tensor:
-        """prompts -> images (len(prompts), C, H, W) in the normalised space of the data."""
+        """prompts -> images (len(prompts), C, H, W) in the normalised space of the data.
+
+        Re-ranking (DALL·E's own recipe): with ``candidates`` = N > 1, N drawings of each prompt
+        are sampled (in one batch, a prompt's candidates next to each other) and the one with
+        the highest ``scorer.score(pixels, prompts)`` is kept, e.g. a CLIP's cosine similarity
+        (`seqlab.tasks.contrastive.ContrastiveTask.score`). N = 1 draws exactly what plain
+        sampling draws with the same generator.
+        """
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise SeqlabError(f"candidates={candidates!r}: a positive integer (1 = no re-ranking)")
+        if candidates > 1 and scorer is None:
+            raise SeqlabError(
+                f"candidates={candidates} needs a model that scores them. Fix: "
+                "rerank_ckpt=<a CLIP run (experiment=clip_mnist)>/checkpoints/last.ckpt."
+            )
         was_training = self.training
         self.eval()
+        drawn = [p for p in prompts for _ in range(candidates)]  # (B·N,): candidates adjacent
         codes = self.backbone.generate(
-            self.encode_prompts(prompts), temperature=temperature, top_k=top_k, generator=generator
+            self.encode_prompts(drawn),
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            guidance=self.default_guidance if guidance is None else float(guidance),
         )
-        images = self.image_tokenizer.decode(codes)
+        images = self.image_tokenizer.decode(codes)  # (B·N, C, H, W)
         self.train(was_training)
-        return images
+        if candidates == 1:
+            return images
+        scores = scorer.score(self.to_pixels(images), drawn)  # (B·N,)
+        return best_of(images, scores.to(images.device), candidates)[0]
+
+
+def best_of(
+    images: torch.Tensor, scores: torch.Tensor, candidates: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (B·N, ...) with each prompt's N candidates adjacent, scores (B·N,) -> the best
+    candidate of each prompt (B, ...) and its index among its candidates (B,)."""
+    if len(images) != len(scores) or len(images) % candidates:
+        raise ValueError(
+            f"{len(images)} images, {len(scores)} scores: not groups of {candidates} candidates"
+        )
+    best = scores.view(-1, candidates).argmax(dim=1)  # (B,)
+    rows = torch.arange(len(best), device=best.device) * candidates + best
+    return images[rows], best

@@ -106,6 +106,7 @@ class MNISTCaptionsDataModule(MNISTDataModule):
             seq_len=self.text_len,
             image_shape=base.image_shape,
             class_names=base.class_names,
+            baselines=base.baselines,  # majority class, for a CLIP's zero-shot accuracy
             extra=extra,
         )
 
