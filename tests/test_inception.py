@@ -29,7 +29,6 @@ def test_shapes_and_contract_attributes():
     assert out.shape == (2, 50, 128) and state is None
     assert (model.input_size, model.output_size) == (32, 128)
     assert InceptionTime.kind == "sequence" and InceptionTime.causal is False
-    assert set(InceptionTime.tasks) == {"classification", "forecasting"}
     assert model.kernel_sizes == (39, 19, 9)
     with pytest.raises(ValueError, match=r"\(batch, time, 32\)"):
         model(torch.randn(2, 50, 7))
@@ -175,10 +174,12 @@ def test_it_is_a_model_like_the_fcn(tmp_path):
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
-    from seqlab.tasks.registry import build_task, model_name, models_for
+    from seqlab.tasks.registry import build_task, model_name, models_for, tasks_for
     from tests.conftest import compose_config
 
     assert model_name(InceptionTime) == "inception_time"
+    # derived from its kind and capabilities, like the FCN's: not causal, so no language model
+    assert set(tasks_for(InceptionTime)) == {"classification", "forecasting"}
     assert "inception_time" in models_for("classification")
     assert "inception_time" in models_for("forecasting")
     cfg = compose_config("train", ["model=inception_time", "data=ucr"], tmp_path)

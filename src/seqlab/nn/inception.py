@@ -95,7 +95,6 @@ class InceptionTime(nn.Module):
     """One InceptionTime network (the paper's ensemble is five of them, different seeds)."""
 
     kind: ClassVar[str] = "sequence"
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "forecasting")
     causal: ClassVar[bool] = False  # each step sees up to kernel // 2 steps after it
 
     def __init__(
