@@ -139,10 +139,12 @@ PAIRS: list[tuple[str, str, list[str]]] = [
     ("nbeats", "sunspots", []),
     ("fcn", "japanese_vowels", []),
     ("minirocket", "japanese_vowels", ["data.dtw_baseline=false"]),
+    ("inception_time", "japanese_vowels", ["data.dtw_baseline=false"]),
     ("gpt", "shakespeare", TEXT),
     ("vit", "mnist", []),
     ("vqvae", "mnist_captions", []),
     ("dalle", "mnist_captions", []),  # + model.tokenizer_ckpt from the vqvae job
+    ("clip", "mnist_captions", []),
     ("custom", "stocks", ["model.backbone._target_=seqlab.nn.conv.FCN"]),
     # GPU-specific recurrent paths: cuDNN over packed sequences of varying lengths, and a
     # language model that carries its state from batch to batch
