@@ -8,7 +8,9 @@ On PickupGestureWiimoteZ (50 training series of 29-361 steps, 10 gestures), the 
 - ``archive_pad``: the archive's own equal-length release (``*_eq_*.ts`` in aeon's wheel):
   every series right-padded to 361 steps with low-amplitude noise, read as ordinary data;
 - ``resample``: every series linearly interpolated to the longest training length
-  (``data.resample=longest``), train, test and new series alike.
+  (``data.resample=longest``), train, test and new series alike;
+- ``pad``: seqlab's own padding read as data (``data.pad=longest``: the training mean, no
+  noise), to tell the archive's noise from the padding itself.
 
     python -m benchmarks.unequal_lengths            # writes benchmarks/results/unequal_lengths.md
     python -m benchmarks.unequal_lengths --seeds=1  # quicker
@@ -46,6 +48,7 @@ def conditions() -> dict[str, list[str]]:
             f"data.test_path={str(eq_train).replace('TRAIN', 'TEST')}",
         ],
         "resample": [f"data.name={NAME}", "data.resample=longest"],
+        "pad": [f"data.name={NAME}", "data.pad=longest"],
     }
 
 
@@ -92,7 +95,7 @@ def main() -> None:
                 print(name, seed, metrics.get("test/acc"), f"{seconds:.0f} s", flush=True)
             rows.append((name, accs, refs, took, epochs))
     lines = [
-        f"# FCN on {NAME}: mask vs the archive's padding vs resampling",
+        f"# FCN on {NAME}: mask vs padding (the archive's, seqlab's) vs resampling",
         "",
         f"`python -m benchmarks.unequal_lengths` (seeds {seeds}; recipe "
         "`experiment=fcn_series_classification`; 2-core VM, other work running beside it, "

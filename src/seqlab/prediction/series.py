@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqlab.data.series.resample import resample
+from seqlab.data.series.lengths import pad, resample
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 from seqlab.prediction.batches import class_probabilities, long_table
@@ -289,11 +289,15 @@ def predict(task: Any, spec: DataSpec, cfg: Any) -> pd.DataFrame:
     mean, std = stats(spec, str(cfg.get("ckpt_path") or ""))
     new = read_new_series(cfg, spec)
     backbone = getattr(task.backbone, "_orig_mod", task.backbone)
-    length = spec.extra.get("resample")  # trained on series resampled to one length
-    if not length:  # (resampled series may have any length)
+    # trained on series brought to one length (data.resample / data.pad): new ones too
+    length, padded_to = spec.extra.get("resample"), spec.extra.get("pad")
+    if not (length or padded_to):  # (resampled or padded series may have any length)
         check_lengths(new, spec, backbone, cfg.get("min_length"))
     values = [resample(v, int(length)) for v in new.values] if length else new.values
-    scaled = [((v - mean) / std).astype(np.float32) for v in values]
+    scaled = [(v - mean) / std for v in values]
+    if padded_to:
+        scaled = [pad(v, int(padded_to)) for v in scaled]
+    scaled = [v.astype(np.float32) for v in scaled]
     probs = probabilities(task, scaled, int(cfg.get("batch_size") or 512))
     log.info("%d series classified (%d classes)", len(new.ids), len(spec.class_names))
     return long_table("series", new.ids, probs, spec.class_names, new.labels)

@@ -30,7 +30,7 @@ from seqlab.baselines.minirocket import minirocket_accuracy
 from seqlab.data.collate import pad_collate
 from seqlab.data.loaders import SplitLoaders
 from seqlab.data.package_files import package_file
-from seqlab.data.series.resample import resample, resample_length
+from seqlab.data.series.lengths import pad, resample, target_length
 from seqlab.data.series.ts_format import read_ts
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
@@ -161,6 +161,7 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         series_column: str = "series",
         label_column: str = "label",
         resample: int | str | None = None,
+        pad: int | str | None = None,
     ) -> None:
         super().__init__()
         self.name, self.path, self.test_path = name, path, test_path
@@ -169,8 +170,14 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         self.num_workers, self.seed = int(num_workers), int(seed)
         self.dtw_baseline, self.rocket_baseline = bool(dtw_baseline), bool(rocket_baseline)
         self.dtw_max_cells = float(dtw_max_cells)
-        self.resample = resample
+        self.resample, self.pad = resample, pad
+        if resample is not None and pad is not None:
+            raise SeqlabError(
+                f"data.resample={resample} and data.pad={pad}: two ways to one length. Fix: "
+                "set one of them (or neither: each series keeps its length, models mask)."
+            )
         self.resample_to: int | None = None
+        self.pad_to: int | None = None
         self.splits: dict[str, _Sequences] = {}
         self.save_hyperparameters()
 
@@ -220,7 +227,8 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
                 "labels of the test file must be a subset of the training labels."
             )
         y_train = np.array([index[c] for c in train_y])
-        self.resample_to = resample_length(self.resample, [len(x) for x in train_x])
+        self.resample_to = target_length(self.resample, [len(x) for x in train_x])
+        self.pad_to = target_length(self.pad, [len(x) for x in train_x], "data.pad")
         if self.resample_to:  # every series (train, test, and new ones in predict) this long
             train_x = [resample(x, self.resample_to) for x in train_x]
             test_x = [resample(x, self.resample_to) for x in test_x]
@@ -233,7 +241,10 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
         )
 
         def make(xs, ys) -> _Sequences:
-            tensors = [torch.tensor(self._normalised(x), dtype=torch.float32) for x in xs]
+            scaled = [self._normalised(x) for x in xs]
+            if self.pad_to:  # padded with the training mean, read as data (no mask)
+                scaled = [pad(x, self.pad_to) for x in scaled]
+            tensors = [torch.tensor(x, dtype=torch.float32) for x in scaled]
             return _Sequences(tensors, torch.tensor(ys, dtype=torch.long))
 
         self.splits = {
@@ -241,7 +252,7 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             "val": make([train_x[i] for i in val], y_train[val]),
             "test": make(test_x, [index[c] for c in test_y]),
         }
-        self.lengths = sorted({len(x) for x in train_x + test_x})
+        self.lengths = sorted({len(s) for split in self.splits.values() for s in split.series})
         full = [self._normalised(x) for x in train_x]
         y_test = np.array([index[c] for c in test_y])
         self.reference_accuracy = self._reference_baselines(
@@ -331,6 +342,7 @@ class UCRDataModule(SplitLoaders, L.LightningDataModule):
             "train_min_length": int(min(len(s) for s in train.series)),
             # data.resample: new series are brought to this length too (null: kept)
             "resample": self.resample_to,
+            "pad": self.pad_to,  # data.pad: new series are padded (or cut) to this length
         }
         baselines = {}
         for split in ("val", "test") if len(self.splits["val"]) else ("test",):

@@ -1,5 +1,5 @@
-"""data.resample: series of unequal length brought to one length by linear interpolation, in
-training, test and predict.py alike."""
+"""data.resample / data.pad: series of unequal length brought to one length (interpolated, or
+padded with the training mean and read as data), in training, test and predict.py alike."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from seqlab.data.package_files import package_file
-from seqlab.data.series.resample import resample, resample_length
+from seqlab.data.series.lengths import pad, resample, target_length
 from seqlab.data.series.ucr import UCRDataModule
 from seqlab.errors import SeqlabError
 from tests.conftest import SHORT, compose_config, train_summary
@@ -24,12 +24,31 @@ def test_resampling_keeps_the_ends_and_interpolates_linearly():
     assert resample(np.array([[2.0]]), 4).ravel().tolist() == [2.0] * 4
 
 
+def test_padding_appends_the_training_mean_and_cuts_longer_series():
+    x = np.array([[1.0], [2.0]])
+    np.testing.assert_array_equal(pad(x, 4).ravel(), [1.0, 2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(pad(np.arange(5.0)[:, None], 3).ravel(), [0.0, 1.0, 2.0])
+
+
+def test_padded_archive_set_is_read_as_data_without_a_mask():
+    dm = UCRDataModule(
+        name="PickupGestureWiimoteZ", pad="longest", dtw_baseline=False, rocket_baseline=False
+    )
+    dm.setup()
+    assert {len(s) for split in dm.splits.values() for s in split.series} == {361}
+    assert dm.spec.extra["pad"] == 361 and dm.spec.extra["variable_length"] is False
+    x, _, lengths = next(iter(dm.train_dataloader()))
+    assert x.shape[1] == 361 and (lengths == 361).all()  # nothing masked
+    with pytest.raises(SeqlabError, match=r"data.resample=longest and data.pad=longest: two ways"):
+        UCRDataModule(name="GunPoint", resample="longest", pad="longest")
+
+
 def test_the_option_names_its_values():
-    assert resample_length(None, [3, 9]) is None
-    assert resample_length("longest", [3, 9]) == 9
-    assert resample_length(12, [3, 9]) == 12
+    assert target_length(None, [3, 9]) is None
+    assert target_length("longest", [3, 9]) == 9
+    assert target_length(12, [3, 9]) == 12
     with pytest.raises(SeqlabError, match=r"data.resample='long'.*'longest' or a number"):
-        resample_length("long", [3])
+        target_length("long", [3])
 
 
 def test_variable_length_archive_set_resampled_to_its_longest_series():
@@ -43,7 +62,8 @@ def test_variable_length_archive_set_resampled_to_its_longest_series():
     assert spec.extra["resample"] == 361 and spec.extra["variable_length"] is False
 
 
-def test_predict_resamples_new_series_as_training_did(tmp_path):
+@pytest.mark.parametrize("option", ["resample=40", "pad=longest"])
+def test_predict_brings_new_series_to_the_training_length(tmp_path, option):
     from hydra.core.global_hydra import GlobalHydra
 
     from seqlab.cli.predict import run as predict
@@ -54,7 +74,7 @@ def test_predict_resamples_new_series_as_training_did(tmp_path):
         *SHORT,
         "experiment=fcn_series_classification",
         "data.name=PickupGestureWiimoteZ",
-        "data.resample=40",
+        f"data.{option}",
         "data.dtw_baseline=false",
         "data.rocket_baseline=false",
         "model.backbone.hidden_size=8",
