@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from seqlab.nn.checks import check_fraction, check_int
+from seqlab.nn.padding import check_sequence_input, valid_steps
 
 KERNELS = (8, 5, 3)
 
@@ -44,14 +44,10 @@ class FCN(nn.Module):
         self, x: Tensor, state: None = None, *, lengths: Tensor | None = None
     ) -> tuple[Tensor, None]:
         # x: (B, T, input_size) -> (B, T, hidden_size); no state is carried
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"expected input of shape (batch, time, {self.input_size}), got {tuple(x.shape)}"
-            )
+        check_sequence_input(x, self.input_size)
         mask = None
-        if lengths is not None:
-            steps = torch.arange(x.shape[1], device=x.device)
-            mask = (steps[None, :] < lengths.to(x.device)[:, None]).to(x.dtype)[:, None, :]
+        if lengths is not None:  # (B, 1, T): 1 at valid steps
+            mask = valid_steps(lengths, x.shape[1], x.device).to(x.dtype)[:, None, :]
         h = x.transpose(1, 2)  # (B, C, T)
         for block in self.blocks:
             h = block(h if mask is None else h * mask)

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from seqlab.errors import SeqlabError
 from seqlab.nn.checks import check_bool, check_fraction, check_int, field
+from seqlab.nn.padding import check_sequence_input, valid_steps
 
 KERNEL_SIZES = (39, 19, 9)
 
@@ -149,14 +150,10 @@ class InceptionTime(nn.Module):
         self, x: Tensor, state: None = None, *, lengths: Tensor | None = None
     ) -> tuple[Tensor, None]:
         # x: (B, T, input_size) -> (B, T, output_size); no state is carried
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"expected input of shape (batch, time, {self.input_size}), got {tuple(x.shape)}"
-            )
+        check_sequence_input(x, self.input_size)
         valid = mask = None
         if lengths is not None:
-            steps = torch.arange(x.shape[1], device=x.device)
-            valid = (steps[None, :] < lengths.to(x.device)[:, None])[:, None, :]  # (B, 1, T)
+            valid = valid_steps(lengths, x.shape[1], x.device)[:, None, :]  # (B, 1, T)
             mask = valid.to(x.dtype)
         h = _masked(x.transpose(1, 2), mask)  # (B, C, T)
         res, k = h, 0

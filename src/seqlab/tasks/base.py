@@ -202,3 +202,17 @@ class SeqlabTask(L.LightningModule):
         finally:
             self.train(was_training)
         return grad.norm(dim=-1).mean(dim=0)  # (B, T, C) -> (T,)
+
+
+class OneStepPerStage:
+    """For a task whose train, validation and test steps are one ``_step(batch, stage)``
+    (the loss returned in training, metrics logged under ``<stage>/``)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")

@@ -28,7 +28,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from seqlab.data.images.captions import DIGIT_WORDS, WordTokenizer
 from seqlab.errors import SeqlabError
-from seqlab.tasks.base import SeqlabTask
+from seqlab.tasks.base import OneStepPerStage, SeqlabTask
 
 ZERO_SHOT_TEMPLATE = "a handwritten {}"
 
@@ -38,7 +38,7 @@ def zero_shot_prompts(num_classes: int = 10) -> list[str]:
     return [ZERO_SHOT_TEMPLATE.format(word) for word in DIGIT_WORDS[:num_classes]]
 
 
-class ContrastiveTask(SeqlabTask):
+class ContrastiveTask(OneStepPerStage, SeqlabTask):
     serves = (("text_to_image", "contrastive"),)
 
     def __init__(self, *, model: dict, spec: dict, data: dict | None = None) -> None:
@@ -112,12 +112,3 @@ class ContrastiveTask(SeqlabTask):
                 self.log(f"{stage}/baseline_{key}", float(value), batch_size=size, sync_dist=sync)
             self.log(f"{stage}/logit_scale", self.backbone.scale(), batch_size=size)
         return loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "test")

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from seqlab.tasks.base import SeqlabTask
+from seqlab.tasks.base import OneStepPerStage, SeqlabTask
 
 
-class ImageTokenizerTask(SeqlabTask):
+class ImageTokenizerTask(OneStepPerStage, SeqlabTask):
     # stage 1 trains on any images, with captions or not
     serves = (("text_to_image", "image_tokenizer"), ("classification", "image_tokenizer"))
 
@@ -35,12 +35,3 @@ class ImageTokenizerTask(SeqlabTask):
             f"{stage}/perplexity", info["perplexity"], batch_size=size, sync_dist=stage != "train"
         )
         return loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "test")

@@ -17,10 +17,10 @@ from hydra.utils import instantiate
 
 from seqlab.data.images.captions import WordTokenizer
 from seqlab.errors import SeqlabError
-from seqlab.tasks.base import SeqlabTask
+from seqlab.tasks.base import OneStepPerStage, SeqlabTask
 
 
-class TextToImageTask(SeqlabTask):
+class TextToImageTask(OneStepPerStage, SeqlabTask):
     serves = (("text_to_image", "text_to_image"),)
 
     def __init__(
@@ -55,15 +55,6 @@ class TextToImageTask(SeqlabTask):
         if self.backbone.text_loss_weight > 0:
             self.log(f"{stage}/text_nll", terms["text"], batch_size=size, sync_dist=sync)
         return terms["loss"]
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "test")
 
     # ------------------------------------------------------------------ drawing
     def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
