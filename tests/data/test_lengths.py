@@ -62,7 +62,8 @@ def test_variable_length_archive_set_resampled_to_its_longest_series():
     assert spec.extra["resample"] == 361 and spec.extra["variable_length"] is False
 
 
-@pytest.mark.parametrize("option", ["resample=40", "pad=longest"])
+# the FCN recipe pads by default (data.pad: longest); resampling replaces it
+@pytest.mark.parametrize("option", ["resample=40 data.pad=null", "pad=longest"])
 def test_predict_brings_new_series_to_the_training_length(tmp_path, option):
     from hydra.core.global_hydra import GlobalHydra
 
@@ -74,7 +75,7 @@ def test_predict_brings_new_series_to_the_training_length(tmp_path, option):
         *SHORT,
         "experiment=fcn_series_classification",
         "data.name=PickupGestureWiimoteZ",
-        f"data.{option}",
+        *(f"data.{o}" if not o.startswith("data.") else o for o in option.split()),
         "data.dtw_baseline=false",
         "data.rocket_baseline=false",
         "model.backbone.hidden_size=8",
