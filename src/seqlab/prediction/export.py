@@ -74,6 +74,47 @@ def write_onnx(graph: InferenceGraph, example: Batch, path: Path) -> None:
         )
 
 
+def rewrite_with_torchscript_exporter(
+    graph: InferenceGraph, example: Batch, path: Path, fixed: dict[int, int]
+) -> dict[int, int]:
+    """The dynamo exporter fixed an axis meant to vary (it unrolled a recurrence over time;
+    seen for nn.LSTM only after some other work in the same process): write the file again with
+    torch's TorchScript-based ONNX exporter, which maps nn.LSTM/GRU/RNN to ONNX's recurrent ops
+    with a dynamic time axis. Returns the axes still fixed ({} when the rewrite kept them all);
+    a failed rewrite keeps the dynamo file."""
+    import warnings
+
+    kept = path.read_bytes()
+    dynamic_axes = {
+        name: {axis: f"{label}_{name}" for axis, label in axes.items()}
+        for name, axes in graph.dynamic.items()
+    }
+    try:
+        with warnings.catch_warnings(), scripting(graph.module):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph.module,
+                example,
+                str(path),
+                input_names=graph.inputs,
+                output_names=graph.outputs,
+                dynamic_axes=dynamic_axes,
+                dynamo=False,
+            )
+        still = fixed_axes(path, graph)
+    except Exception as err:  # the dynamo file, with its fixed axis, is what there is
+        log.info("the TorchScript-based ONNX exporter failed too (%s)", type(err).__name__)
+        path.write_bytes(kept)
+        return fixed
+    if still:
+        path.write_bytes(kept)
+        return fixed
+    log.info(
+        "%s: written by the TorchScript-based ONNX exporter (dynamo fixed %s)", path.name, fixed
+    )
+    return {}
+
+
 def write_torchscript(graph: InferenceGraph, example: Batch, path: Path) -> None:
     import warnings
 
@@ -176,6 +217,8 @@ def export_model(
             f"{'torchscript' if fmt == 'onnx' else 'onnx'}."
         ) from err
     fixed = fixed_axes(path, graph) if fmt == "onnx" else {}
+    if fixed:
+        fixed = rewrite_with_torchscript_exporter(graph, example, path, fixed)
     if fixed:
         # the exporter specialised an axis (nn.RNN's recurrence is unrolled over time): verify
         # on the batches that fit it, and on a smaller batch of the example (dynamic batch)
