@@ -138,7 +138,9 @@ def test_an_axis_the_dynamo_exporter_fixes_is_written_again_dynamic(tmp_path, mo
 
     monkeypatch.setattr(export, "fixed_axes", first_call_fixed)
     model, spec, batches = CASES["lstm"]
-    report = export.export_model(tiny_task(model, spec), "onnx", tmp_path, batches(), 1e-5)
+    report = export.export_model(
+        tiny_task(model, spec), "onnx", tmp_path, batches(), tolerance=1e-5
+    )
     assert len(calls) == 2 and report["fixed_axes"] == {}
     assert len({tuple(s) for s in report["shapes"]}) == len(batches())
     assert (tmp_path / "model.onnx").is_file()
