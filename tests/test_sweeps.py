@@ -44,6 +44,8 @@ SUMMARY_COLUMNS = [
     "test/baseline_mse",
     "test/acc",
     "test/bpc",
+    "epochs",
+    "wall_s",
     "error",
 ]
 
@@ -94,6 +96,10 @@ def test_multirun_jobs_are_grouped_wandb_runs_failed_marked_and_tabled(tmp_path)
     assert rows[0]["test/acc"] == rows[0]["error"] == ""
     assert rows[1]["error"] == "RuntimeError: deliberate failure of the LSTM job"
     assert rows[1]["val/loss"] == ""
+    # how far each job got: the finished one ran its planned epochs (the failed one wrote none)
+    planned = ok["stopped"]["epochs_planned"]
+    assert rows[0]["epochs"] == f"{ok['stopped']['epochs_done']}/{planned}"
+    assert float(rows[0]["wall_s"]) == pytest.approx(ok["wall_s"])
 
 
 @pytest.mark.slow  # an Optuna sweep of three trials in a subprocess, ~30 s
