@@ -5,7 +5,7 @@ per variant with the test digits' zero-shot accuracy ("a handwritten <digit>").
     OMP_NUM_THREADS=1 python -m benchmarks.clip_sweep '{"name": "base"}' \\
         '{"name": "shift1", "augment": true, "shift": 1, "epochs": 12}'
 
-Keys: batch, lr, epochs, wd, augment, shift, and any `seqlab.nn.clip.CLIP` argument.
+Keys: batch, lr, epochs, wd, augment, shift, and any `seqlab.nn.text_to_image.clip.CLIP` argument.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from seqlab.data.images.captions import DIGIT_WORDS
 from seqlab.data.images.mnist_captions import MNISTCaptionsDataModule
-from seqlab.nn.clip import CLIP
+from seqlab.nn.text_to_image.clip import CLIP
 from seqlab.optim import WarmupCosine
 
 

@@ -1,4 +1,4 @@
-"""The small CLIP (seqlab.nn.clip) against the paper's pseudo-code, written again here in numpy."""
+"""The small CLIP (seqlab.nn.text_to_image.clip) against the paper's pseudo-code, written again here in numpy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqlab.errors import SeqlabError
-from seqlab.nn.clip import CLIP, contrastive_loss
+from seqlab.nn.text_to_image.clip import CLIP, contrastive_loss
 
 
 def _clip(**kwargs) -> CLIP:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from seqlab.errors import SeqlabError
-from seqlab.nn.dalle import DALLE
+from seqlab.nn.text_to_image.dalle import DALLE
 from seqlab.nn.transformer import GPTBackbone
 
 L, V_TXT, V_IMG, GRID = 5, 11, 13, (3, 4)

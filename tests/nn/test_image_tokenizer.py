@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from seqlab.errors import SeqlabError
-from seqlab.nn.image_tokenizer import VQVAE, VectorQuantizer
+from seqlab.nn.text_to_image.image_tokenizer import VQVAE, VectorQuantizer
 
 
 def small(**kwargs) -> VQVAE:

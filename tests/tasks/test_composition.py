@@ -129,11 +129,11 @@ DERIVED = {
     "seqlab.nn.linear_forecast.DLinear": {"forecasting"},
     "seqlab.nn.vit.ViT": {"classification"},
     "seqlab.nn.transformer.EncoderDecoder": {"forecasting"},
-    "seqlab.nn.dalle.DALLE": {"text_to_image"},
+    "seqlab.nn.text_to_image.dalle.DALLE": {"text_to_image"},
     # the caption data's pairs, learnt contrastively: what the contrastive task module serves
-    "seqlab.nn.clip.CLIP": {"text_to_image"},
+    "seqlab.nn.text_to_image.clip.CLIP": {"text_to_image"},
     # stage 1 trains on any image data: what its task module reads, not a claim of the VQ-VAE
-    "seqlab.nn.image_tokenizer.VQVAE": {"text_to_image", "classification"},
+    "seqlab.nn.text_to_image.image_tokenizer.VQVAE": {"text_to_image", "classification"},
 }
 
 
@@ -157,3 +157,21 @@ def test_a_new_task_module_extends_what_every_backbone_of_its_kind_serves(monkey
     )
     assert "anomaly" in tasks_for(get_class("seqlab.nn.conv.FCN"))
     assert "anomaly" not in tasks_for(get_class("seqlab.nn.vit.ViT"))
+
+
+def test_a_checkpoint_naming_a_moved_module_still_loads(stage1_checkpoint, tmp_path):
+    """The VQ-VAE and DALL·E moved to seqlab.nn.text_to_image; a checkpoint written before
+    the move names seqlab.nn.image_tokenizer and loads as the same model."""
+    from seqlab.nn.text_to_image.image_tokenizer import VQVAE
+    from seqlab.tasks.registry import load_task
+
+    checkpoint = torch.load(stage1_checkpoint, weights_only=True)
+    target = checkpoint["hyper_parameters"]["model"]["backbone"]["_target_"]
+    assert target == "seqlab.nn.text_to_image.image_tokenizer.VQVAE"
+    old = "seqlab.nn.image_tokenizer.VQVAE"
+    checkpoint["hyper_parameters"]["model"]["backbone"]["_target_"] = old
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    task, _ = load_task(str(tmp_path / "old.ckpt"))
+    assert isinstance(task.backbone, VQVAE)
+    for name, value in task.state_dict().items():
+        assert torch.equal(value, checkpoint["state_dict"][name])

@@ -199,7 +199,7 @@ def _generator(seed: int = 0):
 
 def test_clip_serves_the_caption_data_and_logs_zero_shot_beside_the_majority(clip_run):
     assert clip_run["task"] == "text_to_image"  # the data's task; the backbone's kind: CLIP
-    assert clip_run["model"] == "seqlab.nn.clip.CLIP"
+    assert clip_run["model"] == "seqlab.nn.text_to_image.clip.CLIP"
     wanted = {"test/loss", "test/zero_shot_acc", "test/retrieval_acc", "test/logit_scale"}
     assert wanted <= set(clip_run["test"])
     assert clip_run["test"]["test/baseline_majority_acc"] == pytest.approx(0.1, abs=0.02)

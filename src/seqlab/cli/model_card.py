@@ -160,7 +160,7 @@ def model_card(summary: dict[str, Any], config: dict[str, Any]) -> str:
         "```bash",
         f"python eval.py ckpt_path='{ckpt}'                      # re-score the test split",
     ]
-    if summary.get("model") == "seqlab.nn.clip.CLIP":
+    if summary.get("model") == "seqlab.nn.text_to_image.clip.CLIP":
         out.append(
             f"python generate.py ckpt_path=<a DALL·E run's ckpt> rerank_ckpt='{ckpt}' "
             "candidates=8 prompt=...   # re-rank drawings"

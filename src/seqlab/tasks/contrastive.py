@@ -3,10 +3,10 @@
 The caption data (``data=mnist_captions``) says its task is ``text_to_image``: it yields
 (images, caption ids, labels). What is learnt from those pairs is the backbone's choice: a
 DALL·E (kind ``text_to_image``) learns to draw, a CLIP (kind ``contrastive``,
-`seqlab.nn.clip.CLIP`) learns to match, so ``model=clip data=mnist_captions`` is served here
+`seqlab.nn.text_to_image.clip.CLIP`) learns to match, so ``model=clip data=mnist_captions`` is served here
 with no second caption datamodule and no flag on the data.
 
-Logged on val and test, next to the loss (symmetric InfoNCE, `seqlab.nn.clip`):
+Logged on val and test, next to the loss (symmetric InfoNCE, `seqlab.nn.text_to_image.clip`):
 
 - ``zero_shot_acc``: each image is given the digit whose caption "a handwritten <digit>" has
   the highest cosine similarity with it (no label is ever trained on; such short captions never

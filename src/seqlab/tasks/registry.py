@@ -233,9 +233,31 @@ def check_trusted_checkpoint(ckpt_path: str | Path) -> dict:
     return checkpoint
 
 
+# modules that moved: checkpoints written before the move name the old paths
+MOVED_MODULES = {
+    "seqlab.nn.image_tokenizer.": "seqlab.nn.text_to_image.image_tokenizer.",
+    "seqlab.nn.dalle.": "seqlab.nn.text_to_image.dalle.",
+}
+
+
+def moved_targets(value: Any) -> Any:
+    """``_target_`` strings (at any depth) that name a moved module, renamed to its new path."""
+    if isinstance(value, dict):
+        return {k: moved_targets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [moved_targets(v) for v in value]
+    if isinstance(value, str):
+        for old, new in MOVED_MODULES.items():
+            if value.startswith(old):
+                return new + value[len(old) :]
+    return value
+
+
 def load_task(ckpt_path: str | None, map_location: str = "cpu"):
     """Rebuild the task (backbone, heads, weights) from a checkpoint written by seqlab."""
     path, checkpoint = read_checkpoint(ckpt_path, map_location)
+    if isinstance(checkpoint.get("hyper_parameters"), dict):
+        checkpoint["hyper_parameters"] = moved_targets(checkpoint["hyper_parameters"])
     # Nothing named in the file is imported or called before it passes the allowlist.
     task_cls = check_checkpoint(checkpoint, str(path), user_trusted())
     task = task_cls(**checkpoint["hyper_parameters"])

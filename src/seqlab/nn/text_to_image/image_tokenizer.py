@@ -1,5 +1,5 @@
 """A discrete image autoencoder: VQ-VAE (van den Oord et al. 2017, "Neural Discrete
-Representation Learning"), the image tokenizer for `seqlab.nn.dalle.DALLE`.
+Representation Learning"), the image tokenizer for `seqlab.nn.text_to_image.dalle.DALLE`.
 
     z   = Enc(x)                   (B, D, h, w)   stride-2 convs: h = ⌈H / downsample⌉
     k   = argmin_j ‖z - e_j‖²      (B, h, w)      nearest of the K codebook vectors e_j

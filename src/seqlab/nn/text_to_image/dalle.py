@@ -1,5 +1,5 @@
 """DALL·E-style text-to-image model (Ramesh et al. 2021): a decoder-only transformer over the
-caption's tokens followed by the image's discrete codes (from `seqlab.nn.image_tokenizer.VQVAE`).
+caption's tokens followed by the image's discrete codes (from `seqlab.nn.text_to_image.image_tokenizer.VQVAE`).
 
     input    [t_1 … t_L] [<soi>] [c_1 … c_{N-1}]        L = text_len (padded), N = image_tokens
     target   [t_2 … t_L]   ·     [c_1 … c_N]
