@@ -52,13 +52,10 @@ def _dynamic_shapes(graph: InferenceGraph, example: Batch) -> dict[str, dict[int
     return shapes
 
 
-def write_onnx(graph: InferenceGraph, example: Batch, path: Path) -> None:
+def _onnx_export(graph: InferenceGraph, example: Batch, path: Path, **exporter: Any) -> None:
+    """torch.onnx.export of the graph's module, with its input and output names."""
     import warnings
 
-    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one line per folded constant
-    # the exporter traces with dynamo: shapes it saw earlier in this process (a compiled model,
-    # an earlier export) must not specialise this graph's axes
-    torch._dynamo.reset()
     with warnings.catch_warnings(), scripting(graph.module):
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -67,11 +64,24 @@ def write_onnx(graph: InferenceGraph, example: Batch, path: Path) -> None:
             str(path),
             input_names=graph.inputs,
             output_names=graph.outputs,
-            dynamic_shapes=_dynamic_shapes(graph, example),
-            dynamo=True,
-            external_data=False,
-            verbose=False,
+            **exporter,
         )
+
+
+def write_onnx(graph: InferenceGraph, example: Batch, path: Path) -> None:
+    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one line per folded constant
+    # the exporter traces with dynamo: shapes it saw earlier in this process (a compiled model,
+    # an earlier export) must not specialise this graph's axes
+    torch._dynamo.reset()
+    _onnx_export(
+        graph,
+        example,
+        path,
+        dynamic_shapes=_dynamic_shapes(graph, example),
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
 
 
 def rewrite_with_torchscript_exporter(
@@ -82,25 +92,13 @@ def rewrite_with_torchscript_exporter(
     torch's TorchScript-based ONNX exporter, which maps nn.LSTM/GRU/RNN to ONNX's recurrent ops
     with a dynamic time axis. Returns the axes still fixed ({} when the rewrite kept them all);
     a failed rewrite keeps the dynamo file."""
-    import warnings
-
     kept = path.read_bytes()
     dynamic_axes = {
         name: {axis: f"{label}_{name}" for axis, label in axes.items()}
         for name, axes in graph.dynamic.items()
     }
     try:
-        with warnings.catch_warnings(), scripting(graph.module):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph.module,
-                example,
-                str(path),
-                input_names=graph.inputs,
-                output_names=graph.outputs,
-                dynamic_axes=dynamic_axes,
-                dynamo=False,
-            )
+        _onnx_export(graph, example, path, dynamic_axes=dynamic_axes, dynamo=False)
         still = fixed_axes(path, graph)
     except Exception as err:  # the dynamo file, with its fixed axis, is what there is
         log.info("the TorchScript-based ONNX exporter failed too (%s)", type(err).__name__)
