@@ -100,3 +100,18 @@ def test_predict_brings_new_series_to_the_training_length(tmp_path, option):
     # series of 29-361 steps read at 40 steps, as in training: the test accuracy again
     accuracy = float((first["predicted"].to_numpy() == np.asarray(labels, str)).mean())
     assert accuracy == pytest.approx(summary["test"]["test/acc"], abs=1e-6)
+    # and each series' probabilities are the model's on the test split as it was evaluated
+    import torch
+    from hydra.utils import instantiate
+
+    from seqlab.tasks.registry import load_task
+
+    task, _ = load_task(summary["last_checkpoint"])
+    dm = instantiate(task.hparams["data"], _convert_="all")
+    dm.setup("test")
+    with torch.no_grad():
+        expected = torch.cat(
+            [torch.softmax(task.eval()(x, n), -1) for x, _, n in dm.test_dataloader()]
+        ).numpy()
+    got = table["probability"].to_numpy().reshape(len(labels), -1)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
