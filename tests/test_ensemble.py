@@ -50,6 +50,11 @@ def test_members_tested_on_other_series_are_refused_by_name():
     b = MemberOutput("runs/b.ckpt", one_hot_votes([0, 1]), torch.tensor([1, 1]))
     with pytest.raises(SeqlabError, match=r"runs/b.ckpt was tested on other series"):
         score_ensemble([a, b])
+    # same series and labels, but classes named otherwise: another data set's classifier
+    c = MemberOutput("runs/c.ckpt", one_hot_votes([0, 1]), torch.tensor([0, 1]), ("x", "y"))
+    d = MemberOutput("runs/d.ckpt", one_hot_votes([0, 1]), torch.tensor([0, 1]), ("1", "2"))
+    with pytest.raises(SeqlabError, match=r"runs/d.ckpt was tested on other series or classes"):
+        score_ensemble([c, d])
     with pytest.raises(SeqlabError, match="at least 2 checkpoints"):
         score_ensemble([a])
 

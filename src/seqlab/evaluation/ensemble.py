@@ -26,6 +26,7 @@ class MemberOutput:
     name: str  # the checkpoint path, as the user gave it
     probabilities: torch.Tensor  # (N, K) softmax over classes
     labels: torch.Tensor  # (N,)
+    classes: tuple = ()  # the training's class names, in the probabilities' column order
 
 
 @torch.no_grad()
@@ -42,7 +43,8 @@ def member_output(name: str, task, test_batches) -> MemberOutput:
         x, y, *rest = batch
         probabilities.append(torch.softmax(task(x, *rest).float(), dim=-1))
         labels.append(y)
-    return MemberOutput(name, torch.cat(probabilities), torch.cat(labels))
+    classes = tuple(task.spec.class_names or ())
+    return MemberOutput(name, torch.cat(probabilities), torch.cat(labels), classes)
 
 
 def _scores(probabilities: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -66,13 +68,15 @@ def score_ensemble(members: list[MemberOutput]) -> dict[str, float]:
         )
     first = members[0]
     for member in members[1:]:
-        if member.probabilities.shape != first.probabilities.shape or not torch.equal(
-            member.labels, first.labels
+        if (
+            member.probabilities.shape != first.probabilities.shape
+            or not torch.equal(member.labels, first.labels)
+            or member.classes != first.classes
         ):
             raise SeqlabError(
                 f"ensemble: {member.name} was tested on other series or classes than "
                 f"{first.name} ({tuple(member.probabilities.shape)} vs "
-                f"{tuple(first.probabilities.shape)} probabilities, or other labels). Fix: "
+                f"{tuple(first.probabilities.shape)} probabilities, or other labels or class names). Fix: "
                 "members trained on the same data (same test file, same classes)."
             )
     metrics: dict[str, float] = {}
